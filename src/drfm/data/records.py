@@ -1,0 +1,52 @@
+"""What every dataset reader returns: image records split into train / query / gallery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from drfm.errors import DrfmError
+
+UNKNOWN_PID = -1
+UNKNOWN_CAMID = -1
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One image: its file, person id (UNKNOWN_PID when unlabeled) and camera id (0-based)."""
+
+    path: Path
+    pid: int
+    camid: int
+
+
+@dataclass
+class DatasetSplits:
+    """A dataset's records, split. `lr_cameras` names the low-resolution camera ids, if known.
+
+    `train` pids are never read by training; they exist only for logging pseudo-label quality.
+    """
+
+    name: str
+    root: Path
+    train: list[ImageRecord]
+    query: list[ImageRecord]
+    gallery: list[ImageRecord]
+    lr_cameras: tuple[int, ...] = ()
+    meta: dict = field(default_factory=dict)
+
+    def check_not_empty(self, splits: tuple[str, ...] = ("train", "query", "gallery")) -> None:
+        """Raise DrfmError naming the root and the split if any of `splits` has no image."""
+        for split in splits:
+            if not getattr(self, split):
+                raise DrfmError(f"{self.root}: dataset '{self.name}' has an empty {split} split")
+
+    def summary(self) -> str:
+        """One line per split: images, identities, cameras."""
+        lines = []
+        for split in ("train", "query", "gallery"):
+            recs = getattr(self, split)
+            pids = {r.pid for r in recs}
+            cams = {r.camid for r in recs}
+            lines.append(f"{self.name} {split:8s} images {len(recs):6d}  ids {len(pids):5d}  cameras {len(cams)}")
+        return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Training, feature extraction, checkpoints and run evaluation."""

@@ -1,0 +1,73 @@
+"""Run folders: config, checkpoint (atomic, every epoch), per-epoch JSON log."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drfm.errors import DrfmError
+from drfm.utils.io import atomic_path
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CONFIG_NAME = "config.yaml"
+LOG_NAME = "log.jsonl"
+FORMAT_VERSION = 1
+
+
+def rng_state() -> dict:
+    """Python, NumPy and PyTorch (CPU, and CUDA when present) RNG states."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what rng_state() returned."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(run_dir: str | Path, state: dict) -> Path:
+    """Write `state` (plus the format version) to RUN_DIR/checkpoint.pt atomically; returns the path."""
+    path = Path(run_dir) / CHECKPOINT_NAME
+    with atomic_path(path) as tmp:
+        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint file or the checkpoint of a run folder; DrfmError naming the file otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise DrfmError(f"{path}: no checkpoint (train first, or point at a run folder)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise DrfmError(f"{path}: unreadable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise DrfmError(f"{path}: not a drfm checkpoint of format version {FORMAT_VERSION}")
+    return state
+
+
+def read_log(run_dir: str | Path) -> list[dict]:
+    """The per-epoch records of a run (one JSON object per line)."""
+    path = Path(run_dir) / LOG_NAME
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def write_log(run_dir: str | Path, records: list[dict]) -> None:
+    """Rewrite the whole log atomically (so a resumed run never holds lines of a lost epoch)."""
+    with atomic_path(Path(run_dir) / LOG_NAME) as tmp:
+        tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))

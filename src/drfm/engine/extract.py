@@ -1,0 +1,76 @@
+"""Feature extraction over dual-resolution views (test transform, no gradients, batched)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from drfm.data.image_io import load_image
+from drfm.data.views import DualViews
+from drfm.models.dual_model import DualResolutionModel
+
+
+class ViewDataset(Dataset):
+    """Item i: (transform(hr_view[i]), transform(lr_view[i]), i); `with_lr=False` skips the LR view."""
+
+    def __init__(self, views: DualViews, transform, with_lr: bool = True) -> None:
+        self.views, self.transform, self.with_lr = views, transform, with_lr
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, index: int):
+        hr = self.transform(load_image(self.views.hr_view[index]))
+        lr = self.transform(load_image(self.views.lr_view[index])) if self.with_lr else torch.empty(0)
+        return hr, lr, index
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> the first CUDA device when one exists, else CPU; any other torch device string as is."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def extract_dual_features(model: DualResolutionModel, views: DualViews, transform, batch_size: int = 128,
+                          device: torch.device | str = "cpu", num_workers: int = 0,
+                          progress: bool = True, desc: str = "extract") -> tuple[torch.Tensor, torch.Tensor]:
+    """E_h(hr_view) and E_l(lr_view) for every image: two (N, D) L2-normalised float32 CPU tensors.
+
+    A single-encoder model reads each image once and returns the same tensor twice.
+    """
+    was_training = model.training
+    model.eval()
+    single = model.e_l is None
+    loader = DataLoader(ViewDataset(views, transform, with_lr=not single), batch_size=batch_size,
+                        shuffle=False, num_workers=num_workers)
+    hr_parts, lr_parts = [], []
+    for hr, lr, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        hr_feat = model.encode_hr(hr.to(device)).float().cpu()
+        hr_parts.append(hr_feat)
+        lr_parts.append(hr_feat if single else model.encode_lr(lr.to(device)).float().cpu())
+    model.train(was_training)
+    dim = model.out_dim
+    hr_all = torch.cat(hr_parts) if hr_parts else torch.empty(0, dim)
+    lr_all = torch.cat(lr_parts) if lr_parts else torch.empty(0, dim)
+    return hr_all, lr_all
+
+
+@torch.no_grad()
+def fuse_features(model: DualResolutionModel, hr: torch.Tensor, lr: torch.Tensor, batch_size: int = 4096,
+                  device: torch.device | str = "cpu") -> torch.Tensor:
+    """model.fuse over (N, D) feature pairs in chunks; (N, D) float32 CPU tensor."""
+    was_training = model.training
+    model.eval()
+    parts = [model.fuse(hr[i:i + batch_size].to(device), lr[i:i + batch_size].to(device)).float().cpu()
+             for i in range(0, len(hr), batch_size)]
+    model.train(was_training)
+    return torch.cat(parts) if parts else torch.empty(0, model.out_dim)
+
+
+def as_numpy(tensor: torch.Tensor) -> np.ndarray:
+    """CPU float32 numpy copy."""
+    return tensor.detach().cpu().float().numpy()

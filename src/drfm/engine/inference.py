@@ -1,0 +1,107 @@
+"""Test-time features of a trained run (SPEC: Test-time features), feature files, run evaluation."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drfm.config import load_config
+from drfm.data.registry import read_dataset
+from drfm.data.transforms import test_transform
+from drfm.data.views import build_views
+from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint
+from drfm.engine.extract import extract_dual_features, fuse_features, resolve_device
+from drfm.errors import DrfmError
+from drfm.models.dual_model import DualResolutionModel
+from drfm.utils.io import write_json_atomic
+from drfm.utils.seeding import environment_info
+
+
+def load_run(run_dir: str | Path, device: str = "auto") -> tuple[dict, DualResolutionModel, dict]:
+    """(config, model in eval mode on `device`, checkpoint state) of a run folder's last checkpoint."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_NAME).is_file():
+        raise DrfmError(f"{run_dir}: not a run folder (no {CONFIG_NAME})")
+    state = load_checkpoint(run_dir)
+    config = load_config(str(run_dir / CONFIG_NAME))
+    config["model"]["pretrained"] = False  # the checkpoint holds every weight
+    model = DualResolutionModel.from_config(config)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise DrfmError(f"{run_dir}: checkpoint does not fit its configuration ({str(exc).splitlines()[0]})") from None
+    return config, model.to(resolve_device(device)).eval(), state
+
+
+def test_features(config: dict, model: DualResolutionModel, records, splits, cache_dir: str | Path,
+                  progress: bool = True, desc: str = "features") -> np.ndarray:
+    """(N, D) L2-normalised test-time features of `records`.
+
+    LR images: CRFF(E_h(SR(x_l)), E_l(x_l)); HR images: CRFF(E_h(x_h), E_l(DS(x_h))). Without
+    fusion, E_h of the image (of its super-resolved twin for an LR image when SR is used).
+    """
+    pre, inp = config["preprocess"], config["input"]
+    views = build_views(records, splits, cache_dir, sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
+                        factor=pre["factor"], use_twins=config["method"] != "cc", progress=progress)
+    device = next(model.parameters()).device
+    hr, lr = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),
+                                   batch_size=config["train"]["extract_batch_size"], device=device,
+                                   num_workers=config["train"]["num_workers"], progress=progress, desc=desc)
+    return fuse_features(model, hr, lr, device=device).numpy()
+
+
+def run_feature_arrays(run_dir: str | Path, progress: bool = True) -> dict[str, np.ndarray]:
+    """The feature-file arrays (drfm.evaluation.features_file) of a run on its dataset's test split."""
+    run_dir = Path(run_dir)
+    config, model, _ = load_run(run_dir)
+    data = config["data"]
+    splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
+    splits.check_not_empty(("query", "gallery"))
+    cache = Path(data["cache_dir"]) if data["cache_dir"] else run_dir.parent / "cache"
+    arrays = {}
+    for split in ("query", "gallery"):
+        records = getattr(splits, split)
+        with torch.no_grad():
+            arrays[f"{split}_feats"] = test_features(config, model, records, splits, cache, progress, desc=split)
+        arrays[f"{split}_pids"] = np.array([r.pid for r in records], dtype=np.int64)
+        arrays[f"{split}_camids"] = np.array([r.camid for r in records], dtype=np.int64)
+        arrays[f"{split}_paths"] = np.array([str(r.path) for r in records])
+    return arrays
+
+
+def extract_run(run_dir: str | Path, out: str | Path, progress: bool = True) -> Path:
+    """Write a run's test-time features as a feature file (.npz); returns its path."""
+    from drfm.evaluation.features_file import save_features
+
+    arrays = run_feature_arrays(run_dir, progress)
+    save_features(out, **arrays)
+    return Path(out)
+
+
+def evaluate_run(run_dir: str | Path, args: argparse.Namespace) -> int:
+    """`drfm evaluate --run RUN_DIR`: score a run with the shared protocol; writes RUN_DIR/eval.json."""
+    from drfm.evaluation.features_file import FeatureSet
+    from drfm.evaluation.protocol import evaluate_features
+
+    run_dir = Path(run_dir)
+    arrays = run_feature_arrays(run_dir)
+    feature_set = FeatureSet(**{k: v for k, v in arrays.items() if not k.endswith("_paths")})
+    result = evaluate_features(feature_set, protocol=args.protocol, trials=args.trials, seed=args.seed)
+    config = load_config(str(run_dir / CONFIG_NAME))
+    record = {**result, "run": str(run_dir), "config": config["name"], "seed": config["seed"],
+              "environment": environment_info()}
+    write_json_atomic(run_dir / "eval.json", record)
+    if args.json:
+        write_json_atomic(args.json, record)
+    print(format_result(result, title=f"{run_dir} ({config['name']})"))
+    return 0
+
+
+def format_result(result: dict, title: str = "") -> str:
+    """Rank-1/5/10 mean +- std and mAP as a short text block."""
+    line = (f"Rank-1 {result['rank1']:5.1f} +- {result['rank1_std']:.1f}  Rank-5 {result['rank5']:5.1f}  "
+            f"Rank-10 {result['rank10']:5.1f}  mAP {result['mAP']:5.1f}")
+    return f"{title}\n  {line}" if title else line

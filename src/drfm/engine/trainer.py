@@ -1,0 +1,349 @@
+"""The training loop: every epoch extract -> cluster -> pseudo-labels -> memories -> iterate.
+
+One loop serves DRFM, its ablations A1..A8 (configuration switches) and the Cluster Contrast
+baseline (`method: cc`). The mathematics lives elsewhere (drfm.labels, drfm.memory,
+drfm.losses); this module only wires it together, logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from drfm.config import load_config, save_config
+from drfm.data.records import DatasetSplits
+from drfm.data.registry import read_dataset
+from drfm.data.transforms import test_transform, train_transform
+from drfm.data.views import HR_ORIGIN, LR_ORIGIN, DualViews, build_views
+from drfm.data.samplers import pk_batches
+from drfm.engine.checkpoint import (CONFIG_NAME, load_checkpoint, read_log, rng_state, save_checkpoint,
+                                    set_rng_state, write_log)
+from drfm.engine.extract import ViewDataset, extract_dual_features, fuse_features, resolve_device
+from drfm.errors import DrfmError
+from drfm.labels.cluster import cluster_features
+from drfm.labels.cpg import cross_resolution_pseudo_labels, pairwise_precision_recall_f1, relabel_contiguous
+from drfm.losses import (cross_resolution_contrastive_loss, instance_consistency_loss,
+                         probability_sharpening_loss, single_centroid_contrastive_loss)
+from drfm.memory.cluster_memory import ClusterMemory
+from drfm.memory.memories import InstanceMemory
+from drfm.models.dual_model import DualResolutionModel
+from drfm.utils.io import write_json_atomic
+from drfm.utils.seeding import environment_info, seed_everything
+
+SPACES = ("hr", "lr", "fusion")
+
+
+def validate_config(config: dict) -> None:
+    """DrfmError for combinations the method does not define."""
+    loss, model, labels = config["loss"], config["model"], config["labels"]
+    if config["method"] not in ("drfm", "cc"):
+        raise DrfmError(f"method '{config['method']}' is not one of drfm, cc")
+    if labels["mode"] not in ("cpg", "joint", "sr", "all"):
+        raise DrfmError(f"labels.mode '{labels['mode']}' is not one of cpg, joint, sr, all")
+    if config["method"] == "cc" and labels["mode"] != "all":
+        raise DrfmError("method cc clusters every image: it needs labels.mode=all")
+    if config["method"] == "drfm" and labels["mode"] == "all":
+        raise DrfmError("labels.mode=all is the single-encoder CC baseline: use method=cc")
+    if loss["probability_sharpening"] and (model["fusion"] == "none" or labels["mode"] != "cpg"):
+        raise DrfmError("loss.probability_sharpening (L_ps) needs a fusion module and labels.mode=cpg")
+    if loss["kind"] not in ("cc", "sc"):
+        raise DrfmError(f"loss.kind '{loss['kind']}' is not one of cc, sc")
+    if config["train"]["batch_size"] < config["train"]["instances_per_id"]:
+        raise DrfmError("train.batch_size must be at least train.instances_per_id")
+
+
+@dataclass
+class PseudoLabels:
+    """One epoch's labels over all training images (-1: none) and the statistics SPEC asks for."""
+
+    labels: np.ndarray        # (N,) int64
+    ambiguous: np.ndarray     # (A,) indices of LR images left to L_ps
+    num_clusters: int
+    stats: dict
+
+
+class Trainer:
+    """Train one configuration on one dataset into RUN_DIR; `fit()` runs (or resumes) to the end."""
+
+    def __init__(self, config: dict, run_dir: str | Path, progress: bool = True) -> None:
+        validate_config(config)
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.device = resolve_device(config["train"]["device"])
+        seed_everything(config["seed"])
+        self.model = DualResolutionModel.from_config(config).to(self.device)
+        train_cfg = config["train"]
+        self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
+                                          lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=train_cfg["lr_steps"],
+                                                              gamma=train_cfg["lr_gamma"])
+        self.start_epoch = 0
+        self.splits: DatasetSplits | None = None
+        self.views: DualViews | None = None
+        self.memories: dict[str, InstanceMemory] = {}
+        self.cluster_memory: ClusterMemory | None = None
+        self.pseudo: PseudoLabels | None = None
+
+    # ----------------------------------------------------------------------------- set-up
+    @classmethod
+    def create(cls, config: dict, run_dir: str | Path, progress: bool = True) -> "Trainer":
+        """A new run: RUN_DIR must not hold a checkpoint already (use resume)."""
+        run_dir = Path(run_dir)
+        if (run_dir / "checkpoint.pt").exists():
+            raise DrfmError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
+        trainer = cls(config, run_dir, progress)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir / CONFIG_NAME)
+        write_json_atomic(run_dir / "environment.json", environment_info())
+        return trainer
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, progress: bool = True) -> "Trainer":
+        """Continue the run in RUN_DIR exactly where its last checkpoint left it."""
+        run_dir = Path(run_dir)
+        if not (run_dir / CONFIG_NAME).is_file():
+            raise DrfmError(f"{run_dir}: not a run folder (no {CONFIG_NAME})")
+        state = load_checkpoint(run_dir)
+        trainer = cls(load_config(str(run_dir / CONFIG_NAME)), run_dir, progress)
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.start_epoch = state["epoch"]
+        set_rng_state(state["rng"])
+        return trainer
+
+    def cache_dir(self) -> Path:
+        """Where SLR/SHR twins are cached: data.cache_dir, else RUN_DIR/../cache."""
+        configured = self.config["data"]["cache_dir"]
+        return Path(configured) if configured else self.run_dir.parent / "cache"
+
+    def load_data(self) -> None:
+        """Read the training split and its dual-resolution views (twins computed or read from cache)."""
+        data, pre = self.config["data"], self.config["preprocess"]
+        if not data["dataset"] or not data["root"]:
+            raise DrfmError("no dataset: pass --dataset NAME --root DIR (or set data.dataset, data.root)")
+        self.splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
+        self.splits.check_not_empty(("train",))
+        self.views = build_views(self.splits.train, self.splits, self.cache_dir(), sr_backend=pre["sr_backend"],
+                                 sr_weights=pre["sr_weights"], factor=pre["factor"],
+                                 use_twins=self.config["method"] != "cc", progress=self.progress)
+
+    # ----------------------------------------------------------------------------- one epoch
+    def pseudo_labels(self, hr: torch.Tensor, lr: torch.Tensor) -> PseudoLabels:
+        """Cluster and (for DRFM) run CPG; hr/lr are E_h/E_l features of every training image."""
+        lab = self.config["labels"]
+        origin = self.views.origin
+        hr_idx, lr_idx = np.flatnonzero(origin == HR_ORIGIN), np.flatnonzero(origin == LR_ORIGIN)
+        cluster_args = dict(k1=lab["k1"], k2=lab["k2"], eps=lab["eps"], min_samples=lab["min_samples"])
+        labels = np.full(len(origin), -1, dtype=np.int64)
+        stats: dict = {}
+        timings: dict = {}
+        if lab["mode"] == "cpg":
+            hr_labels = relabel_contiguous(torch.as_tensor(
+                cluster_features(hr[hr_idx], timings=timings, **cluster_args)))
+            cpg = cross_resolution_pseudo_labels(hr_labels, hr[hr_idx], lr[hr_idx], lr[lr_idx], hr[lr_idx],
+                                                 t=lab["t"], tau_l=lab["tau_l"], tau_h=lab["tau_h"])
+            labels[hr_idx] = cpg.hr_labels.numpy()
+            labels[lr_idx] = cpg.lr_labels.numpy()
+            num_clusters = cpg.num_clusters
+            stats.update(T=cpg.t_fraction)
+        else:
+            members = {"joint": (hr[hr_idx], lr[lr_idx]), "sr": (hr[hr_idx], hr[lr_idx]),
+                       "all": (hr[hr_idx], hr[lr_idx])}[lab["mode"]]
+            order = np.concatenate([hr_idx, lr_idx])
+            clustered = relabel_contiguous(torch.as_tensor(
+                cluster_features(torch.cat(members), timings=timings, **cluster_args)))
+            labels[order] = clustered.numpy()
+            num_clusters = int(clustered.max().item()) + 1 if len(clustered) else 0
+        ambiguous = lr_idx[labels[lr_idx] < 0] if lab["mode"] == "cpg" else np.empty(0, dtype=np.int64)
+        stats.update(num_clusters=num_clusters, N1=int(hr_idx.size), N2=int(lr_idx.size),
+                     N1c=int((labels[hr_idx] >= 0).sum()), num_labelled_lr=int((labels[lr_idx] >= 0).sum()),
+                     num_ambiguous=int(ambiguous.size),
+                     cluster_seconds={k: round(v, 3) for k, v in timings.items()})
+        if self.config["train"]["log_label_quality"] and (self.views.pids >= 0).all():
+            precision, recall, f1 = pairwise_precision_recall_f1(torch.as_tensor(labels),
+                                                                 torch.as_tensor(self.views.pids))
+            stats["label_quality"] = {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+        return PseudoLabels(labels, ambiguous, num_clusters, stats)
+
+    def build_memories(self, hr: torch.Tensor, lr: torch.Tensor) -> None:
+        """Fill this epoch's memories with this epoch's features (SPEC: Memories)."""
+        labels = torch.as_tensor(self.pseudo.labels)
+        if self.config["method"] == "cc":
+            self.cluster_memory = ClusterMemory.from_features(
+                hr, labels, self.pseudo.num_clusters, momentum=self.config["memory"]["cc_momentum"],
+                temperature=self.config["memory"]["cc_temperature"]).to(self.device)
+            return
+        origin = torch.as_tensor(self.views.origin)
+        spaces = {"hr": hr, "lr": lr}
+        if self.model.fusion is not None:
+            spaces["fusion"] = fuse_features(self.model, hr, lr, device=self.device)
+        self.memories = {name: InstanceMemory(feats, labels, origin, momentum=self.config["memory"]["momentum"])
+                         .to(self.device) for name, feats in spaces.items()}
+
+    def batches(self, epoch: int, use_ps: bool) -> np.ndarray:
+        """(iters, B [+ B_ps]) image indices of this epoch: P x K labelled, then ambiguous LR images."""
+        train_cfg = self.config["train"]
+        rng = np.random.default_rng([self.config["seed"], epoch])
+        labelled = pk_batches(self.pseudo.labels, train_cfg["batch_size"], train_cfg["instances_per_id"],
+                              train_cfg["iters_per_epoch"], rng)
+        if not use_ps:
+            return labelled
+        ambiguous = self.pseudo.ambiguous
+        size = train_cfg["ps_batch_size"]
+        extra = np.stack([rng.choice(ambiguous, size, replace=ambiguous.size < size)
+                          for _ in range(train_cfg["iters_per_epoch"])])
+        return np.concatenate([labelled, extra], axis=1)
+
+    def step_losses(self, feats: dict[str, torch.Tensor], index: torch.Tensor, num_labelled: int,
+                    use_ps: bool) -> dict[str, torch.Tensor]:
+        """The losses of one step (SPEC: Losses) from the step's features per space (B [+ B_ps], D).
+
+        Adds the fusion features to `feats` (when the model has a fusion module).
+        """
+        loss_cfg = self.config["loss"]
+        hr_feat, lr_feat = feats["hr"], feats["lr"]
+        labels = torch.as_tensor(self.pseudo.labels, device=self.device)[index[:num_labelled]]
+        if self.config["method"] == "cc":
+            return {"sc": self.cluster_memory.loss(hr_feat[:num_labelled], labels)}
+        if self.model.fusion is not None:
+            feats["fusion"] = self.model.fuse(hr_feat, lr_feat)
+        losses: dict[str, torch.Tensor] = {}
+        contrast = 0.0
+        for space, memory in self.memories.items():
+            f = feats[space][:num_labelled]
+            if loss_cfg["kind"] == "cc":
+                centroids, present = memory.resolution_centroids(self.pseudo.num_clusters)
+                contrast = contrast + cross_resolution_contrastive_loss(
+                    f, labels, centroids, present, num_negatives=loss_cfg["num_negatives"],
+                    temperature=loss_cfg["tau_c"])
+            else:
+                contrast = contrast + single_centroid_contrastive_loss(
+                    f, labels, memory.cluster_centroids(self.pseudo.num_clusters),
+                    temperature=loss_cfg["sc_temperature"])
+        losses[loss_cfg["kind"]] = contrast
+        if loss_cfg["instance_consistency"]:
+            is_lr = torch.as_tensor(self.views.origin, device=self.device)[index[:num_labelled]] == LR_ORIGIN
+            if is_lr.any():
+                predicted = self.model.predictor(hr_feat[:num_labelled][is_lr])
+                losses["ic"] = instance_consistency_loss(predicted, lr_feat[:num_labelled][is_lr])
+        if use_ps:
+            centroids, present = self.memories["fusion"].resolution_centroids(self.pseudo.num_clusters)
+            hr_centroids = centroids[:, HR_ORIGIN][present[:, HR_ORIGIN]]
+            losses["ps"] = loss_cfg["ps_weight"] * probability_sharpening_loss(
+                feats["fusion"][num_labelled:], hr_centroids, tau_s=loss_cfg["tau_s"], tau_c=loss_cfg["tau_c"])
+        return losses
+
+    @torch.no_grad()
+    def update_memories(self, feats: dict[str, torch.Tensor], index: torch.Tensor, num_labelled: int) -> None:
+        """Explicit memory update after the optimiser step, with the step's (detached) features."""
+        index = index[:num_labelled]
+        if self.config["method"] == "cc":
+            labels = torch.as_tensor(self.pseudo.labels, device=self.device)[index]
+            self.cluster_memory.update(feats["hr"][:num_labelled].detach(), labels)
+            return
+        for space, memory in self.memories.items():
+            memory.update(index, feats[space][:num_labelled].detach())
+
+    def run_epoch(self, epoch: int) -> dict:
+        """One epoch; returns its log record."""
+        train_cfg, loss_cfg, inp = self.config["train"], self.config["loss"], self.config["input"]
+        seconds: dict[str, float] = {}
+        start = time.perf_counter()
+        hr, lr = extract_dual_features(self.model, self.views, test_transform(inp["height"], inp["width"]),
+                                       batch_size=train_cfg["extract_batch_size"], device=self.device,
+                                       num_workers=train_cfg["num_workers"], progress=self.progress,
+                                       desc=f"epoch {epoch} extract")
+        seconds["extract"] = time.perf_counter() - start
+        start = time.perf_counter()
+        self.pseudo = self.pseudo_labels(hr, lr)
+        seconds["labels"] = time.perf_counter() - start
+        record = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **self.pseudo.stats}
+        if self.pseudo.num_clusters == 0:
+            self.scheduler.step()
+            record.update(skipped="no cluster formed: nothing to train on this epoch", seconds=seconds)
+            return record
+        start = time.perf_counter()
+        self.build_memories(hr, lr)
+        seconds["memories"] = time.perf_counter() - start
+        use_ps = (loss_cfg["probability_sharpening"] and epoch >= loss_cfg["ps_start_epoch"]
+                  and self.pseudo.ambiguous.size > 0)
+        batches = self.batches(epoch, use_ps)
+        num_labelled = train_cfg["batch_size"] // train_cfg["instances_per_id"] * train_cfg["instances_per_id"]
+        torch.manual_seed(int(np.random.default_rng([self.config["seed"], epoch, 1]).integers(2**62)))
+        transform = train_transform(inp["height"], inp["width"], pad=inp["pad"], flip=inp["flip"])
+        loader = DataLoader(ViewDataset(self.views, transform, with_lr=self.model.e_l is not None),
+                            batch_sampler=batches.tolist(), num_workers=train_cfg["num_workers"],
+                            generator=torch.Generator().manual_seed(self.config["seed"] * 100003 + epoch))
+        start = time.perf_counter()
+        sums: dict[str, float] = {}
+        self.model.train()
+        for hr_img, lr_img, index in tqdm(loader, desc=f"epoch {epoch} train", disable=not self.progress,
+                                          leave=False):
+            index = index.to(self.device)
+            hr_feat = self.model.encode_hr(hr_img.to(self.device))
+            lr_feat = hr_feat if self.model.e_l is None else self.model.encode_lr(lr_img.to(self.device))
+            feats = {"hr": hr_feat, "lr": lr_feat}
+            losses = self.step_losses(feats, index, num_labelled, use_ps)
+            total = sum(losses.values())
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            self.update_memories(feats, index, num_labelled)
+            for name, value in losses.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            sums["total"] = sums.get("total", 0.0) + float(total.detach())
+        seconds["train"] = time.perf_counter() - start
+        self.scheduler.step()
+        record.update(losses={k: v / len(batches) for k, v in sums.items()}, used_ps=bool(use_ps),
+                      seconds={k: round(v, 3) for k, v in seconds.items()})
+        return record
+
+    # ----------------------------------------------------------------------------- the run
+    def checkpoint_state(self, epochs_done: int) -> dict:
+        """Everything `resume` needs to continue exactly, plus this epoch's labels and memories."""
+        return {
+            "epoch": epochs_done,
+            "config": self.config,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng_state(),
+            "pseudo_labels": None if self.pseudo is None else self.pseudo.labels,
+            "memories": {k: m.state_dict() for k, m in self.memories.items()},
+            "cluster_memory": None if self.cluster_memory is None else self.cluster_memory.state_dict(),
+        }
+
+    def fit(self) -> list[dict]:
+        """Run the remaining epochs; checkpoint and log after each. Returns the whole log."""
+        if self.views is None:
+            self.load_data()
+        log = [r for r in read_log(self.run_dir) if r["epoch"] < self.start_epoch]
+        for epoch in range(self.start_epoch, self.config["train"]["epochs"]):
+            record = self.run_epoch(epoch)
+            log.append(record)
+            save_checkpoint(self.run_dir, self.checkpoint_state(epoch + 1))
+            write_log(self.run_dir, log)
+            if self.progress:
+                print(summarise_epoch(record), flush=True)
+        return log
+
+
+def summarise_epoch(record: dict) -> str:
+    """One human-readable line per epoch."""
+    parts = [f"epoch {record['epoch']:3d}", f"clusters {record['num_clusters']}",
+             f"N1c {record['N1c']}/{record['N1']}", f"LR labelled {record['num_labelled_lr']}/{record['N2']}"]
+    if "label_quality" in record:
+        parts.append(f"label F {record['label_quality']['f1']:.3f}")
+    for name, value in record.get("losses", {}).items():
+        parts.append(f"L_{name} {value:.3f}")
+    if "skipped" in record:
+        parts.append(record["skipped"])
+    return "  ".join(parts)

@@ -1,0 +1,1 @@
+"""Pseudo-labels from features: exact kNN, sparse k-reciprocal Jaccard distance, DBSCAN, CPG."""

@@ -1,0 +1,10 @@
+"""Feature memories: DRFM's instance memories and resolution centroids, and the Cluster Contrast
+cluster memory.
+
+- `drfm.memory.memories`: `InstanceMemory` (one slot per labelled feature of one space, momentum
+  update, per-cluster resolution centroids), `DualResolutionMemories` (the HR, LR and fusion spaces
+  M_hh, M_ll, M_fu), and the helpers `normalized_group_means` and `momentum_update_rows`.
+- `drfm.memory.cluster_memory`: `ClusterMemory` (one centroid per cluster, the CC baseline).
+
+Every update is an explicit method call under `torch.no_grad()`; nothing changes inside autograd.
+"""

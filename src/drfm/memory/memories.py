@@ -1,0 +1,227 @@
+"""DRFM's instance memories M_hh, M_ll, M_fu and their resolution centroids (SPEC "Memories and
+resolution centroids").
+
+A memory holds one L2-normalised slot per labelled feature of one space, its cluster label and its
+origin (0 = the sample comes from an HR image: f_h, f_sl, f_hsl; 1 = from an LR image: f_sh, f_l,
+f_lsh). It is filled at the start of an epoch and updated after every step with
+v <- alpha * v + (1 - alpha) * f, then L2-normalised (alpha = 0.2: the old slot keeps weight 0.2).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+NUM_ORIGINS = 2
+"""Origins of a sample: 0 = from an HR image, 1 = from an LR image."""
+
+
+def normalized_group_means(features: Tensor, groups: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
+    """L2-normalised mean feature of every group, and the group sizes.
+
+    Args:
+        features: (N, D) float features.
+        groups: (N,) int64 group index in 0..num_groups-1; rows with a negative index are ignored.
+        num_groups: G, the number of groups.
+
+    Returns:
+        means: (G, D) L2-normalised per-group means (a zero row for an empty group);
+        counts: (G,) int64 number of rows in each group.
+    """
+    keep = groups >= 0
+    kept_groups = groups[keep]
+    sums = features.new_zeros((num_groups, features.shape[1]))
+    sums.index_add_(0, kept_groups, features[keep])
+    counts = torch.bincount(kept_groups, minlength=num_groups)
+    return F.normalize(sums, dim=1), counts
+
+
+@torch.no_grad()
+def momentum_update_rows(bank: Tensor, rows: Tensor, features: Tensor, momentum: float) -> None:
+    """In place: bank[r] <- normalize(momentum * bank[r] + (1 - momentum) * mean{features[i] : rows[i] = r}).
+
+    Each distinct row takes ONE step with the mean of its batch features, so the result does not
+    depend on the batch order; without repeated rows this is the per-sample rule exactly.
+
+    Args:
+        bank: (R, D) float buffer, modified in place.
+        rows: (B,) int64 row indices in 0..R-1 (repeats allowed).
+        features: (B, D) new features (detached here).
+        momentum: the weight the old row keeps, in [0, 1].
+    """
+    if rows.shape != (features.shape[0],) or features.dim() != 2:
+        raise ValueError(
+            f"momentum update: need rows (B,) and features (B, D); got {tuple(rows.shape)}, {tuple(features.shape)}"
+        )
+    touched, inverse = torch.unique(rows, return_inverse=True)
+    batch_mean = bank.new_zeros((touched.shape[0], features.shape[1]))
+    batch_mean.index_add_(0, inverse, features.detach().to(bank.dtype))
+    batch_mean /= torch.bincount(inverse, minlength=touched.shape[0]).unsqueeze(1).to(bank.dtype)
+    bank[touched] = F.normalize(momentum * bank[touched] + (1.0 - momentum) * batch_mean, dim=1)
+
+
+class InstanceMemory(nn.Module):
+    """The memory of one feature space: M slots of dimension D, with labels and origins.
+
+    Buffers (saved by `state_dict()`): `features` (M, D) float32 L2-normalised, `labels` (M,) int64
+    (-1 = no cluster; such slots never enter a centroid), `origins` (M,) int64 in {0, 1}. The
+    momentum travels in the state dict's extra state. Since M changes from epoch to epoch, restore
+    a checkpoint with `InstanceMemory.from_state_dict(state)` (or `load_state_dict` on a memory of
+    the same size).
+    """
+
+    def __init__(self, features: Tensor, labels: Tensor, origins: Tensor, momentum: float = 0.2) -> None:
+        """Fill the memory with one epoch's features.
+
+        Args:
+            features: (M, D) features, L2-normalised here (a copy, detached).
+            labels: (M,) int64 cluster labels, -1 = none.
+            origins: (M,) int64, 0 = from an HR image, 1 = from an LR image.
+            momentum: alpha, the weight the old slot keeps in `update`, in [0, 1].
+        """
+        super().__init__()
+        if features.dim() != 2 or labels.shape != (features.shape[0],) or origins.shape != labels.shape:
+            raise ValueError(
+                f"InstanceMemory: need features (M, D), labels (M,), origins (M,); got "
+                f"{tuple(features.shape)}, {tuple(labels.shape)}, {tuple(origins.shape)}"
+            )
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"InstanceMemory: momentum must be in [0, 1], got {momentum}")
+        if origins.numel() and not bool(((origins == 0) | (origins == 1)).all()):
+            raise ValueError("InstanceMemory: origins must be 0 (HR image) or 1 (LR image)")
+        self.momentum = float(momentum)
+        self.register_buffer("features", F.normalize(features.detach().float(), dim=1).clone())
+        self.register_buffer("labels", labels.detach().long().clone())
+        self.register_buffer("origins", origins.detach().long().clone())
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> InstanceMemory:
+        """Rebuild a memory, slot count included, from `state_dict()` output (exact restore)."""
+        memory = cls(state["features"], state["labels"], state["origins"])
+        memory.load_state_dict(state)
+        return memory
+
+    def get_extra_state(self) -> dict[str, float]:
+        """Non-tensor state saved with the buffers: the momentum."""
+        return {"momentum": self.momentum}
+
+    def set_extra_state(self, state: dict[str, float]) -> None:
+        """Restore the momentum saved by `get_extra_state`."""
+        self.momentum = float(state["momentum"])
+
+    def __len__(self) -> int:
+        """Number of slots M."""
+        return int(self.features.shape[0])
+
+    @torch.no_grad()
+    def update(self, indices: Tensor, features: Tensor) -> None:
+        """Momentum update of the slots `indices` with the batch `features`.
+
+        v <- alpha * v + (1 - alpha) * f, then v <- v / ||v||_2, with alpha = `self.momentum`.
+        A slot that appears several times in one batch is updated ONCE with the mean of its batch
+        features as f (see `momentum_update_rows`).
+
+        Args:
+            indices: (B,) int64 slot indices in 0..M-1.
+            features: (B, D) new features (detached here).
+        """
+        momentum_update_rows(self.features, indices, features, self.momentum)
+
+    def _check_clusters(self, num_clusters: int) -> None:
+        if self.labels.numel() and int(self.labels.max()) >= num_clusters:
+            raise ValueError(
+                f"InstanceMemory: a slot has label {int(self.labels.max())} but num_clusters is {num_clusters}"
+            )
+
+    @torch.no_grad()
+    def resolution_centroids(self, num_clusters: int) -> tuple[Tensor, Tensor]:
+        """Per cluster and origin, the L2-normalised mean of the slots with that label and origin.
+
+        Returns:
+            centroids: (K, 2, D); centroids[j, o] = normalised mean of the slots of cluster j with
+                origin o (a zero row where there is none);
+            present: (K, 2) bool, True where cluster j has at least one slot of origin o.
+        """
+        self._check_clusters(num_clusters)
+        groups = torch.where(self.labels >= 0, self.labels * NUM_ORIGINS + self.origins, -1)
+        means, counts = normalized_group_means(self.features, groups, num_clusters * NUM_ORIGINS)
+        return means.view(num_clusters, NUM_ORIGINS, -1), (counts > 0).view(num_clusters, NUM_ORIGINS)
+
+    @torch.no_grad()
+    def cluster_centroids(self, num_clusters: int) -> Tensor:
+        """(K, D) L2-normalised mean of all slots of each cluster, both origins together (for L_sc).
+
+        A cluster without slots gets a zero row.
+        """
+        self._check_clusters(num_clusters)
+        return normalized_group_means(self.features, self.labels, num_clusters)[0]
+
+
+class DualResolutionMemories(nn.Module):
+    """The three memories of DRFM: `hr` (M_hh), `lr` (M_ll) and `fusion` (M_fu).
+
+    Slot i of every space is the same labelled sample: it has the same label and origin in all
+    three (SPEC: same label in every space). For an HR image the slot holds f_h / f_sl / f_hsl, for
+    an LR image f_sh / f_l / f_lsh.
+    """
+
+    def __init__(
+        self,
+        hr_features: Tensor,
+        lr_features: Tensor,
+        fusion_features: Tensor,
+        labels: Tensor,
+        origins: Tensor,
+        momentum: float = 0.2,
+    ) -> None:
+        """Fill the three memories with one epoch's labelled features, each (M, D_space)."""
+        super().__init__()
+        if not hr_features.shape[0] == lr_features.shape[0] == fusion_features.shape[0]:
+            raise ValueError(
+                f"DualResolutionMemories: the three spaces need the same number of slots; got "
+                f"{hr_features.shape[0]}, {lr_features.shape[0]}, {fusion_features.shape[0]}"
+            )
+        self.hr = InstanceMemory(hr_features, labels, origins, momentum)
+        self.lr = InstanceMemory(lr_features, labels, origins, momentum)
+        self.fusion = InstanceMemory(fusion_features, labels, origins, momentum)
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> DualResolutionMemories:
+        """Rebuild the three memories, slot counts included, from `state_dict()` output."""
+        memories = cls(
+            state["hr.features"],
+            state["lr.features"],
+            state["fusion.features"],
+            state["hr.labels"],
+            state["hr.origins"],
+        )
+        memories.load_state_dict(state)
+        return memories
+
+    @torch.no_grad()
+    def update(self, indices: Tensor, hr_features: Tensor, lr_features: Tensor, fusion_features: Tensor) -> None:
+        """Momentum-update the slots `indices` (B,) of all three spaces (see `InstanceMemory.update`)."""
+        self.hr.update(indices, hr_features)
+        self.lr.update(indices, lr_features)
+        self.fusion.update(indices, fusion_features)
+
+    def spaces(self) -> dict[str, InstanceMemory]:
+        """The memories by space name: "hr", "lr", "fusion"."""
+        return {"hr": self.hr, "lr": self.lr, "fusion": self.fusion}
+
+    def __len__(self) -> int:
+        """Number of slots M (the same in every space)."""
+        return len(self.hr)
+
+    @property
+    def labels(self) -> Tensor:
+        """(M,) int64 cluster label of every slot."""
+        return self.hr.labels
+
+    @property
+    def origins(self) -> Tensor:
+        """(M,) int64 origin of every slot (0 = HR image, 1 = LR image)."""
+        return self.hr.origins

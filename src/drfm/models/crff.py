@@ -1,0 +1,35 @@
+"""CRFF, the cross-resolution feature fusion module (SPEC "Networks")."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class CRFF(nn.Module):
+    """Fuse a feature pair (a from E_h, b from E_l), each (B, D), into one (B, D) feature.
+
+    Steps, with F1, F2: Linear(D, D) and F3: Linear(2D, D), all with bias:
+      a, b <- a / ||a||, b / ||b||   (the L2-normalised encoder outputs, as for every similarity)
+      w = softmax over the D channels of F1(a) * F2(b)   (elementwise product; per sample)
+      a' = a + a * w ;  b' = b + b * w
+      fused = F3(concat(a', b')), then L2-normalised.
+    Normalising the inputs here makes the result independent of whether the caller already did
+    (it is idempotent) and of the scale of the un-normalised BN-neck outputs. One module serves
+    both directions: f_lsh = CRFF(f_sh, f_l), f_hsl = CRFF(f_h, f_sl).
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.f1 = nn.Linear(dim, dim)
+        self.f2 = nn.Linear(dim, dim)
+        self.f3 = nn.Linear(2 * dim, dim)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """a: (B, D) from E_h, b: (B, D) from E_l -> fused (B, D), unit L2 norm per row."""
+        a = F.normalize(a, dim=1)
+        b = F.normalize(b, dim=1)
+        weights = torch.softmax(self.f1(a) * self.f2(b), dim=1)
+        fused = self.f3(torch.cat([a + a * weights, b + b * weights], dim=1))
+        return F.normalize(fused, dim=1)

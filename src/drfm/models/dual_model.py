@@ -1,0 +1,66 @@
+"""The networks of a run: E_h, E_l, Pred and the fusion module (CRFF, one FC layer, or none).
+
+The Cluster Contrast baseline has a single encoder: E_l is E_h.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from drfm.models.crff import CRFF
+from drfm.models.encoder import Encoder
+from drfm.models.fc_fusion import FCFusion
+from drfm.models.predictor import Predictor
+
+
+class DualResolutionModel(nn.Module):
+    """E_h and E_l (same architecture, separate weights), Pred, and the fusion module.
+
+    `encode_hr(x)` / `encode_lr(x)` map image batches (B,3,H,W) to L2-normalised (B,D) features;
+    `fuse(a, b)` maps an (E_h, E_l) feature pair to the L2-normalised fusion feature.
+    """
+
+    def __init__(self, backbone: str = "resnet50", pretrained: bool | str = True, last_stride: int = 1,
+                 pooling: str = "avg", feature_dim: int | None = None, fusion: str = "crff",
+                 single_encoder: bool = False, predictor: bool = True) -> None:
+        super().__init__()
+        self.e_h = Encoder(backbone, pretrained=pretrained, last_stride=last_stride, pooling=pooling,
+                           feature_dim=feature_dim)
+        self.e_l = None if single_encoder else Encoder(
+            backbone, pretrained=pretrained, last_stride=last_stride, pooling=pooling, feature_dim=feature_dim)
+        dim = self.e_h.out_dim
+        self.out_dim = dim
+        self.predictor = Predictor(dim) if predictor else None
+        fusions = {"crff": CRFF, "fc": FCFusion, "none": None}
+        if fusion not in fusions:
+            raise ValueError(f"unknown fusion '{fusion}' (known: {', '.join(fusions)})")
+        self.fusion = fusions[fusion](dim) if fusions[fusion] is not None else None
+
+    @classmethod
+    def from_config(cls, config: dict) -> "DualResolutionModel":
+        """Build the networks that `config` (see drfm/configs/base.yaml) describes."""
+        model_cfg, loss_cfg = config["model"], config["loss"]
+        return cls(
+            backbone=model_cfg["backbone"], pretrained=model_cfg["pretrained"],
+            last_stride=model_cfg["last_stride"], pooling=model_cfg["pooling"],
+            feature_dim=model_cfg["feature_dim"], fusion=model_cfg["fusion"],
+            single_encoder=config["method"] == "cc",
+            predictor=config["method"] != "cc" and bool(loss_cfg["instance_consistency"]),
+        )
+
+    def encode_hr(self, images: torch.Tensor) -> torch.Tensor:
+        """E_h features, L2-normalised, (B, D)."""
+        return F.normalize(self.e_h(images), dim=1)
+
+    def encode_lr(self, images: torch.Tensor) -> torch.Tensor:
+        """E_l features (E_h for a single-encoder model), L2-normalised, (B, D)."""
+        encoder = self.e_h if self.e_l is None else self.e_l
+        return F.normalize(encoder(images), dim=1)
+
+    def fuse(self, hr_features: torch.Tensor, lr_features: torch.Tensor) -> torch.Tensor:
+        """Fusion features (B, D), L2-normalised; without a fusion module, the E_h features."""
+        if self.fusion is None:
+            return hr_features
+        return self.fusion(hr_features, lr_features)

