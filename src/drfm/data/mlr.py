@@ -126,8 +126,10 @@ def _lr_rule(dataset: str, splits: DatasetSplits, lr_camera: int | None) -> tupl
         return "native", tuple(splits.lr_cameras)
     if lr_camera is None and (dataset == "folder" or UNKNOWN_CAMID in cameras):
         return "height", ()
+    if UNKNOWN_CAMID in cameras:
+        raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' has images of unknown camera; omit it to decide by height")
     camera = DEFAULT_LR_CAMERA.get(dataset, FALLBACK_LR_CAMERA) if lr_camera is None else lr_camera
-    if UNKNOWN_CAMID in cameras or camera not in cameras:
+    if camera not in cameras:
         known = ", ".join(str(c) for c in cameras)
         raise DrfmError(f"--lr-camera {camera}: dataset '{dataset}' has no such camera (cameras: {known})")
     return "downsample", (camera,)

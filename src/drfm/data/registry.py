@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from pathlib import Path
 from typing import Callable, Protocol
@@ -54,4 +55,8 @@ def read_dataset(name: str, root: str | Path, seed: int = 0, **options) -> Datas
     root = Path(root)
     if not root.is_dir():
         raise DrfmError(f"{root}: dataset folder does not exist")
+    accepted = inspect.signature(_READERS[name]).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise DrfmError(f"dataset '{name}' takes no option {', '.join(unknown)}")
     return _READERS[name](root, seed=seed, **options)

@@ -50,7 +50,8 @@ def _load_split(path: Path, split_index: int) -> dict:
         splits = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DrfmError(f"{path}: not a readable JSON split file ({exc})") from None
-    if not isinstance(splits, list) or not all(isinstance(s, dict) and isinstance(s.get("query"), list) for s in splits):
+    valid = isinstance(splits, list) and all(isinstance(s, dict) and isinstance(s.get("query"), list) for s in splits)
+    if not valid:
         raise DrfmError(f"{path}: expected a JSON list of split objects, each with a 'query' list")
     if not 0 <= split_index < len(splits):
         raise DrfmError(f"{path}: split_index {split_index} out of range (file holds {len(splits)} splits)")

@@ -1,6 +1,7 @@
 """A user's own folder of unlabeled person crops (searched recursively), for unsupervised training.
 
-Hidden files and folders (names starting with '.') are skipped. Every image goes to `train` with pid -1 (unknown); query and gallery are empty. Camera ids:
+Hidden files and folders (names starting with '.') are skipped. Every image goes to `train` with
+pid -1 (unknown); query and gallery are empty. Camera ids:
 1. when every file name carries a camera token (`c3`, `cam3`, `Cam3` after the start or a `_`/`-`,
    e.g. `0002_c1s1_000451_03.jpg`, `walk-cam2-17.png`), cameras are the distinct token numbers,
    sorted and numbered 0, 1, ...;

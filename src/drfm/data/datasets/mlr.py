@@ -5,8 +5,9 @@ top-level provenance (dataset, source_root, seed, tool_version, lr_cameras, scal
 interpolation, lr_height_threshold, counts) and one entry per image with its `path` relative to
 OUT, `pid`, `camid`, `split`, down-sampling factor `r`, `resolution` ("LR" | "HR"), width, height.
 
-The reader returns (split name "mlr-<dataset>") records with absolute paths (OUT / entry path), `lr_cameras` from the manifest,
-and `meta` = the manifest without its entries plus `meta["resolution"]`: {record path: "LR" | "HR"}.
+The reader returns splits named "mlr-<dataset>" whose records have absolute paths (OUT / entry
+path), `lr_cameras` from the manifest, and `meta` = the manifest without its entries plus
+`meta["resolution"]`: {record path: "LR" | "HR"}.
 Train must not be empty; query and gallery are either both empty (a build of unlabeled data) or
 both non-empty.
 """

@@ -9,7 +9,8 @@ cam_a is camid 0, cam_b camid 1; pids are the file numbers.
 Protocol (the field's single-shot one): 100 of the 200 two-camera people, drawn at random seeded by
 `seed`, train (both cameras' images); query = the cam_a images of the other 100; gallery = the
 cam_b images of those 100 plus every cam_b-only person (549 in the release) as distractors. The
-cam_a-only people are not used. No camera is low-resolution: `lr_cameras=()`.
+cam_a-only people are not used. `meta["camera_images"]` counts the images read per camera folder
+({"cam_a": 385, "cam_b": 749} for the release). No camera is low-resolution: `lr_cameras=()`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def read_prid2011(root: Path, seed: int = 0) -> DatasetSplits:
         query=[r for r in cam_a if r.pid in test_pids],
         gallery=[r for r in cam_b if r.pid in test_pids or r.pid > SHARED_PERSONS],
         lr_cameras=(),
+        meta={"camera_images": {name: len(cam) for name, cam in zip(CAMERAS, (cam_a, cam_b))}},
     )
     splits.check_not_empty()
     return splits

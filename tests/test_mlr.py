@@ -1,0 +1,188 @@
+"""The MLR builder: protocol splits, per-image seeded down-sampling, determinism, atomicity, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from drfm.commands import prepare_mlr
+from drfm.data.mlr import build_mlr, downsample, draw_scale_factor
+from drfm.data.registry import read_dataset
+from drfm.errors import DrfmError
+from fixtures_layouts import HEIGHT, WIDTH, write_caviar, write_image, write_market, write_viper
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative path, with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def check_downsampled_sizes(out: Path, manifest: dict, width: int, height: int, lr_camera: int) -> None:
+    """Only `lr_camera` is down-sampled, by r in {2,3,4}, to round(w/r) x round(h/r); files agree."""
+    for entry in manifest["entries"]:
+        r = entry["r"]
+        if entry["camid"] == lr_camera:
+            assert r in (2, 3, 4) and entry["resolution"] == "LR"
+            assert entry["interpolation"] == "bicubic-antialias"
+        else:
+            assert r == 1 and entry["resolution"] == "HR" and entry["interpolation"] is None
+        assert (entry["width"], entry["height"]) == (max(1, round(width / r)), max(1, round(height / r)))
+        with Image.open(out / entry["path"]) as image:
+            assert image.size == (entry["width"], entry["height"]) and image.format == "PNG"
+
+
+def test_downsample_is_antialiased_bicubic():
+    stripes = np.zeros((16, 16, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255
+    small = np.asarray(downsample(Image.fromarray(stripes), 4))
+    assert small.shape == (4, 4, 3)
+    # Averaging 1-pixel black/white stripes gives mid grey; point sampling would give 0 or 255.
+    assert np.all(np.abs(small[:, 1:3].astype(int) - 127.5) < 10)
+    assert downsample(Image.new("RGB", (8, 16)), 3).size == (3, 5)
+    assert downsample(Image.new("RGB", (1, 2)), 4).size == (1, 1)
+
+
+def test_scale_factor_depends_only_on_seed_and_file():
+    sources = [f"cam_b/{i:03d}_0.bmp" for i in range(60)]
+    first = [draw_scale_factor(0, s, (2, 3, 4)) for s in sources]
+    backwards = [draw_scale_factor(0, s, (2, 3, 4)) for s in reversed(sources)]
+    assert first == backwards[::-1]
+    assert set(first) == {2, 3, 4}
+    assert first != [draw_scale_factor(1, s, (2, 3, 4)) for s in sources]
+
+
+def test_viper_fixture_build_is_reproducible(tmp_path):
+    root = write_viper(tmp_path / "VIPeR", people=20)
+    first = build_mlr("viper", root, tmp_path / "a", seed=0, progress=False)
+    second = build_mlr("viper", root, tmp_path / "b", seed=0, progress=False)
+    assert first == second
+    assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text()) == first
+    assert first["source_root"] == str(root.resolve()) and first["lr_cameras"] == [1]
+    assert first["counts"] == {
+        "train": {"images": 20, "ids": 10},
+        "query": {"images": 10, "ids": 10},
+        "gallery": {"images": 10, "ids": 10},
+    }
+    check_downsampled_sizes(tmp_path / "a", first, WIDTH, HEIGHT, lr_camera=1)
+    assert {e["r"] for e in first["entries"] if e["camid"] == 1} == {2, 3, 4}
+    assert {e["pid"] for e in first["entries"] if e["split"] == "query"} == set(range(10))
+    order = ["train", "query", "gallery"]
+    keys = [(order.index(e["split"]), e["pid"], e["camid"], e["source"]) for e in first["entries"]]
+    assert keys == sorted(keys)
+
+
+def test_other_seed_changes_factors(tmp_path):
+    root = write_viper(tmp_path / "VIPeR", people=20)
+    r0 = {e["source"]: e["r"] for e in build_mlr("viper", root, tmp_path / "a", seed=0, progress=False)["entries"]}
+    r1 = {e["source"]: e["r"] for e in build_mlr("viper", root, tmp_path / "b", seed=1, progress=False)["entries"]}
+    assert r0.keys() == r1.keys()
+    assert any(r0[s] != r1[s] for s in r0)
+
+
+def test_lr_camera_option_and_read_back(tmp_path):
+    root = write_viper(tmp_path / "VIPeR", people=6)
+    manifest = build_mlr("viper", root, tmp_path / "out", lr_camera=0, seed=0, progress=False)
+    check_downsampled_sizes(tmp_path / "out", manifest, WIDTH, HEIGHT, lr_camera=0)
+    splits = read_dataset("mlr", tmp_path / "out")
+    assert splits.lr_cameras == (0,)
+    assert {r.camid for r in splits.query} == {0} and {r.camid for r in splits.gallery} == {1}
+    assert len(splits.train) == 6 and all(splits.meta["resolution"][r.path] == "LR" for r in splits.query)
+    with pytest.raises(DrfmError, match="--lr-camera 5"):
+        build_mlr("viper", root, tmp_path / "bad", lr_camera=5, progress=False)
+
+
+def test_market_drops_distractors_and_reindexes(tmp_path):
+    root = write_market(tmp_path / "market", train_pids=(2, 7), test_pids=(1, 3), cameras=(1, 2, 3))
+    manifest = build_mlr("market1501", root, tmp_path / "out", progress=False)
+    entries = manifest["entries"]
+    assert {e["pid"] for e in entries if e["split"] == "train"} == {0, 1}
+    query = [e for e in entries if e["split"] == "query"]
+    gallery = [e for e in entries if e["split"] == "gallery"]
+    # LR camera 0 (c1): query = the c1 images of persons 1 and 3 from query/ and bounding_box_test/.
+    assert {e["camid"] for e in query} == {0} and len(query) == 4
+    assert {e["pid"] for e in query} == {e["pid"] for e in gallery} == {0, 1}
+    assert len(gallery) == 8 and {e["camid"] for e in gallery} == {1, 2}
+    assert not any(e["source"].startswith("bounding_box_test/0000_") for e in entries)
+    assert len({e["path"] for e in entries}) == len(entries)
+
+
+def test_caviar_is_copied_without_downsampling(tmp_path):
+    root = write_caviar(tmp_path / "CAVIAR4REID")
+    manifest = build_mlr("caviar", root, tmp_path / "out", progress=False)
+    assert manifest["lr_cameras"] == [1] and manifest["scale_factors"] == []
+    assert all(e["r"] == 1 and (e["width"], e["height"]) == (WIDTH, HEIGHT) for e in manifest["entries"])
+    assert all((e["resolution"] == "LR") == (e["camid"] == 1) for e in manifest["entries"])
+    with pytest.raises(DrfmError, match="already has real LR cameras"):
+        build_mlr("caviar", root, tmp_path / "other", lr_camera=1, progress=False)
+
+
+def test_folder_lr_by_height(tmp_path):
+    root = tmp_path / "crops"
+    write_image(root / "small.png", size=(8, 16))
+    write_image(root / "big.png", size=(32, 100))
+    manifest = build_mlr("folder", root, tmp_path / "out", lr_height_threshold=64, progress=False)
+    resolution = {e["source"]: (e["resolution"], e["r"], e["height"]) for e in manifest["entries"]}
+    assert resolution == {"small.png": ("LR", 1, 16), "big.png": ("HR", 1, 100)}
+    assert manifest["lr_height_threshold"] == 64 and manifest["lr_cameras"] == []
+    assert manifest["counts"]["train"] == {"images": 2, "ids": 0}
+    splits = read_dataset("mlr", tmp_path / "out")
+    assert len(splits.train) == 2 and splits.query == [] and splits.gallery == []
+
+
+def test_truncated_image_leaves_nothing(tmp_path):
+    root = write_viper(tmp_path / "VIPeR", people=6)
+    broken = root / "cam_b" / "003_225.bmp"
+    broken.write_bytes(broken.read_bytes()[:100])
+    with pytest.raises(DrfmError, match="003_225.bmp"):
+        build_mlr("viper", root, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["VIPeR"]
+
+
+def test_output_folder_checks(tmp_path):
+    root = write_viper(tmp_path / "VIPeR", people=4)
+    with pytest.raises(DrfmError, match="inside the source dataset folder"):
+        build_mlr("viper", root, root / "mlr", progress=False)
+    with pytest.raises(DrfmError, match="contains the source dataset folder"):
+        build_mlr("viper", root, tmp_path, progress=False)
+    other = tmp_path / "mine"
+    (other / "keep.txt").parent.mkdir()
+    (other / "keep.txt").write_text("precious")
+    with pytest.raises(DrfmError, match="not an MLR build"):
+        build_mlr("viper", root, other, progress=False)
+    assert (other / "keep.txt").read_text() == "precious"
+    build_mlr("viper", root, tmp_path / "out", seed=0, progress=False)
+    rebuilt = build_mlr("viper", root, tmp_path / "out", seed=1, progress=False)
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["seed"] == 1 == rebuilt["seed"]
+
+
+def test_prepare_mlr_command(tmp_path, capsys):
+    root = write_viper(tmp_path / "VIPeR", people=4)
+    parser = argparse.ArgumentParser()
+    prepare_mlr.add_arguments(parser)
+    args = parser.parse_args(["--dataset", "viper", "--root", str(root), "--out", str(tmp_path / "out"), "--seed", "2"])
+    assert prepare_mlr.run(args) == 0
+    printed = capsys.readouterr().out
+    assert "train 4 images / 2 ids" in printed and "LR camera(s) 1" in printed and "r=1: 4" in printed
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["seed"] == 2
+
+
+def test_real_viper_build_is_reproducible(tmp_path):
+    root = SHARED_DATASETS / "VIPeR"
+    if not root.is_dir():
+        pytest.skip(f"{root} not present")
+    first = build_mlr("viper", root, tmp_path / "a", seed=0, progress=False)
+    build_mlr("viper", root, tmp_path / "b", seed=0, progress=False)
+    assert (tmp_path / "a" / "manifest.json").read_bytes() == (tmp_path / "b" / "manifest.json").read_bytes()
+    assert tree_bytes(tmp_path / "a") == tree_bytes(tmp_path / "b")
+    assert {split: c["ids"] for split, c in first["counts"].items()} == {"train": 316, "query": 316, "gallery": 316}
+    assert first["counts"]["train"]["images"] == 632
+    check_downsampled_sizes(tmp_path / "a", first, 48, 128, lr_camera=1)
+    assert {e["r"] for e in first["entries"] if e["camid"] == 1} == {2, 3, 4}
