@@ -20,9 +20,9 @@ from drfm.utils.seeding import environment_info
 
 
 def synthetic(num_query: int, num_gallery: int, num_ids: int, dim: int, seed: int):
-    """Clustered features: one random centre per identity (scale 0.2) plus unit Gaussian noise; 6 cameras."""
+    """Clustered features: one random centre per identity (scale 0.3) plus unit Gaussian noise; 6 cameras."""
     rng = np.random.default_rng(seed)
-    centres = 0.2 * rng.standard_normal((num_ids, dim), dtype=np.float32)
+    centres = 0.3 * rng.standard_normal((num_ids, dim), dtype=np.float32)
     query_pids = rng.integers(0, num_ids, num_query)
     gallery_pids = np.arange(num_gallery) % num_ids
     noise = 1.0

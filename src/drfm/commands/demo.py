@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from drfm.config import load_config
     from drfm.data.demo_world import generate_demo_world
-    from drfm.engine.inference import format_result, run_feature_arrays
+    from drfm.engine.inference import run_feature_arrays
     from drfm.engine.trainer import Trainer
     from drfm.errors import DrfmError
     from drfm.evaluation.features_file import FeatureSet
@@ -49,10 +49,9 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer.create(config, out / "runs" / name, progress=not args.quiet)
         trainer.fit()
         arrays = run_feature_arrays(out / "runs" / name, progress=not args.quiet)
-        result = evaluate_features(FeatureSet(**{k: v for k, v in arrays.items() if not k.endswith("_paths")}),
-                                   protocol="single-shot", trials=10, seed=0)
+        result = evaluate_features(FeatureSet(**arrays), protocol="single-shot", trials=10, seed=0)
         result.update(config=name, seconds=round(time.perf_counter() - run_start, 1))
-        print(format_result(result, title=f"{name}: {result['seconds']} s"))
+        print(f"{name}: Rank-1 {result['rank1']:.1f}  mAP {result['mAP']:.1f}  ({result['seconds']} s)")
         rows.append(result)
     write_json_atomic(out / "results.json", {"rows": rows, "seed": args.seed, "people": args.people,
                                              "environment": environment_info()})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--features", metavar="F.npz",
                         help="features file (query_/gallery_ feats, pids, camids), e.g. from `drfm extract`")
-    source.add_argument("--run", metavar="RUN_DIR", help="a trained run folder: extract and evaluate its test set")
+    # dest is not "run": the command line stores each subcommand's function as args.run.
+    source.add_argument("--run", dest="run_dir", metavar="RUN_DIR",
+                        help="a trained run folder: extract and evaluate its test set")
     parser.add_argument("--protocol", choices=PROTOCOLS, default="single-shot",
                         help="evaluation protocol (default: single-shot)")
     parser.add_argument("--trials", type=int, default=10, help="single-shot gallery draws (default: 10)")
@@ -52,27 +53,19 @@ def format_table(result: dict[str, Any]) -> str:
         header = f"multi-shot: {result['num_gallery']} gallery images"
     lines = [f"{header}, {result['num_gallery_ids']} gallery ids, "
              f"{result['num_valid_query']} of {result['num_query']} queries valid"]
-    for label, key in (("Rank-1", "rank1"), ("Rank-5", "rank5"), ("Rank-10", "rank10"), ("mAP", "mAP"), ("mINP", "mINP")):
+    rows = (("Rank-1", "rank1"), ("Rank-5", "rank5"), ("Rank-10", "rank10"), ("mAP", "mAP"), ("mINP", "mINP"))
+    for label, key in rows:
         lines.append(f"  {label:<8}{result[key]:6.2f} ± {result[key + '_std']:.2f} %")
     return "\n".join(lines)
-
-
-def _evaluate_run(run_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Delegate to drfm.engine.evaluate_run, which returns a result dict like evaluate_features."""
-    try:
-        module = importlib.import_module("drfm.engine.evaluate_run")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("drfm.engine", "drfm.engine.evaluate_run"):
-            raise
-        raise DrfmError("--run needs a trained run; not available in this build") from exc
-    return module.evaluate_run(run_dir, args)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise DrfmError(f"--trials must be at least 1, got {args.trials}")
-    if args.run is not None:
-        result = _evaluate_run(Path(args.run), args)
+    if args.run_dir is not None:
+        from drfm.engine.inference import evaluate_run
+
+        result = evaluate_run(args.run_dir, protocol=args.protocol, trials=args.trials, seed=args.seed)
     else:
         result = evaluate_features(load_features(args.features), args.protocol, args.trials, args.seed)
         result["features"] = str(Path(args.features))

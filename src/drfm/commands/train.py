@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     trainer.fit()
     print(f"run finished: {run_dir}")
     if args.eval:
+        from drfm.commands.evaluate import format_table
         from drfm.engine.inference import evaluate_run
 
-        return evaluate_run(run_dir, argparse.Namespace(protocol="single-shot", trials=10, seed=0, json=None))
+        print(format_table(evaluate_run(run_dir, progress=not args.quiet)))
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -81,27 +80,21 @@ def extract_run(run_dir: str | Path, out: str | Path, progress: bool = True) -> 
     return Path(out)
 
 
-def evaluate_run(run_dir: str | Path, args: argparse.Namespace) -> int:
-    """`drfm evaluate --run RUN_DIR`: score a run with the shared protocol; writes RUN_DIR/eval.json."""
+def evaluate_run(run_dir: str | Path, protocol: str = "single-shot", trials: int = 10, seed: int = 0,
+                 progress: bool = True) -> dict:
+    """Score a run's last model on its test split with the shared protocol (drfm.evaluation).
+
+    Returns the protocol's result dict plus run, configuration, seed and versions; also written to
+    RUN_DIR/eval.json.
+    """
     from drfm.evaluation.features_file import FeatureSet
     from drfm.evaluation.protocol import evaluate_features
 
     run_dir = Path(run_dir)
-    arrays = run_feature_arrays(run_dir)
-    feature_set = FeatureSet(**{k: v for k, v in arrays.items() if not k.endswith("_paths")})
-    result = evaluate_features(feature_set, protocol=args.protocol, trials=args.trials, seed=args.seed)
+    arrays = run_feature_arrays(run_dir, progress)
+    result = evaluate_features(FeatureSet(**arrays), protocol=protocol, trials=trials, seed=seed)
     config = load_config(str(run_dir / CONFIG_NAME))
-    record = {**result, "run": str(run_dir), "config": config["name"], "seed": config["seed"],
-              "environment": environment_info()}
-    write_json_atomic(run_dir / "eval.json", record)
-    if args.json:
-        write_json_atomic(args.json, record)
-    print(format_result(result, title=f"{run_dir} ({config['name']})"))
-    return 0
-
-
-def format_result(result: dict, title: str = "") -> str:
-    """Rank-1/5/10 mean +- std and mAP as a short text block."""
-    line = (f"Rank-1 {result['rank1']:5.1f} +- {result['rank1_std']:.1f}  Rank-5 {result['rank5']:5.1f}  "
-            f"Rank-10 {result['rank10']:5.1f}  mAP {result['mAP']:5.1f}")
-    return f"{title}\n  {line}" if title else line
+    result.update(run=str(run_dir), config=config["name"], train_seed=config["seed"],
+                  environment=environment_info())
+    write_json_atomic(run_dir / "eval.json", result)
+    return result

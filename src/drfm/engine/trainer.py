@@ -321,12 +321,14 @@ class Trainer:
             "cluster_memory": None if self.cluster_memory is None else self.cluster_memory.state_dict(),
         }
 
-    def fit(self) -> list[dict]:
-        """Run the remaining epochs; checkpoint and log after each. Returns the whole log."""
+    def fit(self, stop_after: int | None = None) -> list[dict]:
+        """Run the remaining epochs (or stop once `stop_after` epochs are done, as an interruption
+        would); checkpoint and log after each. Returns the whole log."""
         if self.views is None:
             self.load_data()
         log = [r for r in read_log(self.run_dir) if r["epoch"] < self.start_epoch]
-        for epoch in range(self.start_epoch, self.config["train"]["epochs"]):
+        last = self.config["train"]["epochs"] if stop_after is None else min(stop_after, self.config["train"]["epochs"])
+        for epoch in range(self.start_epoch, last):
             record = self.run_epoch(epoch)
             log.append(record)
             save_checkpoint(self.run_dir, self.checkpoint_state(epoch + 1))

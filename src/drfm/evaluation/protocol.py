@@ -196,7 +196,9 @@ def single_shot_evaluate(
     """
     if trials < 1:
         raise DrfmError(f"--trials must be at least 1, got {trials}")
-    query_pids, gallery_pids = np.asarray(query_pids), np.asarray(gallery_pids)
+    dist, query_pids, gallery_pids = np.asarray(dist), np.asarray(query_pids), np.asarray(gallery_pids)
+    if dist.shape != (len(query_pids), len(gallery_pids)):
+        raise ValueError(f"distances {dist.shape} do not fit {len(query_pids)} queries x {len(gallery_pids)} gallery")
     known = gallery_pids[gallery_pids >= 0]
     deterministic = len(np.unique(known)) == len(known)
     rng = np.random.default_rng(seed)
