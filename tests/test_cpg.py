@@ -70,7 +70,8 @@ def test_scores_and_labels_come_from_the_product_of_the_two_softmaxes():
     s_sh = softmax([math.cos(1.2 - c) / TAU for c in C_H_ANGLES])
     assert s_l[0] > s_l[1] and s_sh[1] > s_sh[0]
     assert result.lr_candidate_labels[2] == 1
-    assert result.lr_scores[2].item() == pytest.approx(s_l[1] * s_sh[1] / (s_l[0] * s_sh[0] + s_l[1] * s_sh[1]), abs=1e-6)
+    s_lsh_1 = s_l[1] * s_sh[1] / (s_l[0] * s_sh[0] + s_l[1] * s_sh[1])
+    assert result.lr_scores[2].item() == pytest.approx(s_lsh_1, abs=1e-6)
 
 
 def test_t_fraction_counts_outliers_and_the_exact_ambiguous_set():

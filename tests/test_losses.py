@@ -36,13 +36,17 @@ def two_cluster_centroids() -> tuple[torch.Tensor, torch.Tensor]:
 
 def test_lcc_one_positive_and_fewer_negatives_than_q():
     centroids, present = two_cluster_centroids()
-    loss = cross_resolution_contrastive_loss(v(0.1), torch.tensor([0]), centroids, present, num_negatives=20, temperature=0.5)
+    loss = cross_resolution_contrastive_loss(
+        v(0.1), torch.tensor([0]), centroids, present, num_negatives=20, temperature=0.5
+    )
     assert loss.item() == pytest.approx(contrastive_term(0.1, [0.0], [1.0, 1.2], 0.5), rel=1e-5)
 
 
 def test_lcc_two_positives():
     centroids, present = two_cluster_centroids()
-    loss = cross_resolution_contrastive_loss(v(1.1), torch.tensor([1]), centroids, present, num_negatives=20, temperature=0.5)
+    loss = cross_resolution_contrastive_loss(
+        v(1.1), torch.tensor([1]), centroids, present, num_negatives=20, temperature=0.5
+    )
     assert loss.item() == pytest.approx(contrastive_term(1.1, [1.0, 1.2], [0.0], 0.5), rel=1e-5)
 
 
@@ -79,9 +83,10 @@ def test_lcc_gradients_reach_features_only():
 
 
 def test_lcc_rejects_a_cluster_without_centroid():
-    centroids, present = two_cluster_centroids()
+    centroids, _ = two_cluster_centroids()
+    no_centroid_for_1 = torch.tensor([[True, True], [False, False]])
     with pytest.raises(ValueError, match="no present"):
-        cross_resolution_contrastive_loss(v(0.1), torch.tensor([1]), centroids, torch.tensor([[True, True], [False, False]]))
+        cross_resolution_contrastive_loss(v(0.1), torch.tensor([1]), centroids, no_centroid_for_1)
 
 
 def test_lic_value():

@@ -70,8 +70,27 @@ def test_cluster_centroids_pool_both_origins():
         memory.cluster_centroids(num_clusters=1)
 
 
+def test_centroids_track_updates():
+    torch.manual_seed(0)
+    features = torch.nn.functional.normalize(torch.randn(40, 3), dim=1)
+    labels = torch.randint(-1, 4, (40,))
+    origins = torch.randint(0, 2, (40,))
+    memory = InstanceMemory(features, labels, origins)
+    for _ in range(5):
+        memory.update(torch.randint(0, 40, (8,)), torch.randn(8, 3))
+    centroids, present = memory.resolution_centroids(num_clusters=5)
+    groups = torch.where(labels >= 0, labels * 2 + origins, -1)
+    expected, counts = normalized_group_means(memory.features, groups, 10)
+    torch.testing.assert_close(centroids, expected.view(5, 2, 3), rtol=0, atol=1e-6)
+    assert torch.equal(present, (counts > 0).view(5, 2))
+    assert not present[4].any()
+    expected_clusters = normalized_group_means(memory.features, labels, 5)[0]
+    torch.testing.assert_close(memory.cluster_centroids(5), expected_clusters, rtol=0, atol=1e-6)
+
+
 def test_normalized_group_means_ignores_negative_groups():
-    means, counts = normalized_group_means(torch.tensor([[3.0, 0.0], [0.0, 1.0], [5.0, 5.0]]), torch.tensor([1, 1, -1]), 2)
+    features = torch.tensor([[3.0, 0.0], [0.0, 1.0], [5.0, 5.0]])
+    means, counts = normalized_group_means(features, torch.tensor([1, 1, -1]), 2)
     assert counts.tolist() == [0, 2]
     assert means.tolist()[0] == [0.0, 0.0]
     assert means[1].tolist() == pytest.approx(unit(3.0, 1.0))
@@ -90,6 +109,7 @@ def test_instance_memory_checkpoint_resumes_exactly(tmp_path):
     memory.update(*batch)
     restored.update(*batch)
     assert torch.equal(restored.features, memory.features)
+    assert torch.equal(restored.resolution_centroids(2)[0], memory.resolution_centroids(2)[0])
 
 
 def test_dual_resolution_memories_share_labels_and_checkpoint(tmp_path):
@@ -100,7 +120,9 @@ def test_dual_resolution_memories_share_labels_and_checkpoint(tmp_path):
     assert len(memories) == 3
     for memory in memories.spaces().values():
         assert torch.equal(memory.labels, labels) and torch.equal(memory.origins, origins)
-    memories.update(torch.tensor([2]), torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, -1.0]]))
+    memories.update(
+        torch.tensor([2]), torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, -1.0]])
+    )
     assert memories.hr.features[2].tolist() == pytest.approx(unit(0.12, 0.96))
     assert memories.lr.features[2].tolist() == pytest.approx(unit(0.96, 0.12))
     assert memories.fusion.features[2].tolist() == pytest.approx(unit(-0.12, -0.96))

@@ -19,16 +19,19 @@ NUM_ORIGINS = 2
 """Origins of a sample: 0 = from an HR image, 1 = from an LR image."""
 
 
-def normalized_group_means(features: Tensor, groups: Tensor, num_groups: int) -> tuple[Tensor, Tensor]:
+def normalized_group_means(
+    features: Tensor, groups: Tensor, num_groups: int, normalize: bool = True
+) -> tuple[Tensor, Tensor]:
     """L2-normalised mean feature of every group, and the group sizes.
 
     Args:
         features: (N, D) float features.
         groups: (N,) int64 group index in 0..num_groups-1; rows with a negative index are ignored.
         num_groups: G, the number of groups.
+        normalize: False returns the plain per-group sums instead of the normalised means.
 
     Returns:
-        means: (G, D) L2-normalised per-group means (a zero row for an empty group);
+        means: (G, D) L2-normalised per-group means (a zero row for an empty group), or the sums;
         counts: (G,) int64 number of rows in each group.
     """
     keep = groups >= 0
@@ -36,11 +39,11 @@ def normalized_group_means(features: Tensor, groups: Tensor, num_groups: int) ->
     sums = features.new_zeros((num_groups, features.shape[1]))
     sums.index_add_(0, kept_groups, features[keep])
     counts = torch.bincount(kept_groups, minlength=num_groups)
-    return F.normalize(sums, dim=1), counts
+    return (F.normalize(sums, dim=1) if normalize else sums), counts
 
 
 @torch.no_grad()
-def momentum_update_rows(bank: Tensor, rows: Tensor, features: Tensor, momentum: float) -> None:
+def momentum_update_rows(bank: Tensor, rows: Tensor, features: Tensor, momentum: float) -> tuple[Tensor, Tensor]:
     """In place: bank[r] <- normalize(momentum * bank[r] + (1 - momentum) * mean{features[i] : rows[i] = r}).
 
     Each distinct row takes ONE step with the mean of its batch features, so the result does not
@@ -51,6 +54,9 @@ def momentum_update_rows(bank: Tensor, rows: Tensor, features: Tensor, momentum:
         rows: (B,) int64 row indices in 0..R-1 (repeats allowed).
         features: (B, D) new features (detached here).
         momentum: the weight the old row keeps, in [0, 1].
+
+    Returns:
+        touched: (U,) the distinct rows updated; change: (U, D) their new value minus their old one.
     """
     if rows.shape != (features.shape[0],) or features.dim() != 2:
         raise ValueError(
@@ -60,17 +66,23 @@ def momentum_update_rows(bank: Tensor, rows: Tensor, features: Tensor, momentum:
     batch_mean = bank.new_zeros((touched.shape[0], features.shape[1]))
     batch_mean.index_add_(0, inverse, features.detach().to(bank.dtype))
     batch_mean /= torch.bincount(inverse, minlength=touched.shape[0]).unsqueeze(1).to(bank.dtype)
-    bank[touched] = F.normalize(momentum * bank[touched] + (1.0 - momentum) * batch_mean, dim=1)
+    old = bank[touched]
+    new = F.normalize(momentum * old + (1.0 - momentum) * batch_mean, dim=1)
+    bank[touched] = new
+    return touched, new - old
 
 
 class InstanceMemory(nn.Module):
     """The memory of one feature space: M slots of dimension D, with labels and origins.
 
-    Buffers (saved by `state_dict()`): `features` (M, D) float32 L2-normalised, `labels` (M,) int64
-    (-1 = no cluster; such slots never enter a centroid), `origins` (M,) int64 in {0, 1}. The
-    momentum travels in the state dict's extra state. Since M changes from epoch to epoch, restore
-    a checkpoint with `InstanceMemory.from_state_dict(state)` (or `load_state_dict` on a memory of
-    the same size).
+    Buffers saved by `state_dict()`: `features` (M, D) float32 L2-normalised, `labels` (M,) int64
+    (-1 = no cluster; such slots never enter a centroid), `origins` (M,) int64 in {0, 1}, and
+    `group_sums` (2 * K0, D): the sum of the slots of every (cluster j, origin o) at row 2j + o,
+    K0 = max label + 1. `update` keeps `group_sums` current by adding each slot's change, so the
+    centroids cost O(K D) per step instead of a pass over all M slots; they equal a fresh
+    recomputation up to float32 rounding. The momentum travels in the state dict's extra state.
+    Since M changes from epoch to epoch, restore a checkpoint with
+    `InstanceMemory.from_state_dict(state)` (or `load_state_dict` on a memory of the same size).
     """
 
     def __init__(self, features: Tensor, labels: Tensor, origins: Tensor, momentum: float = 0.2) -> None:
@@ -93,9 +105,18 @@ class InstanceMemory(nn.Module):
         if origins.numel() and not bool(((origins == 0) | (origins == 1)).all()):
             raise ValueError("InstanceMemory: origins must be 0 (HR image) or 1 (LR image)")
         self.momentum = float(momentum)
-        self.register_buffer("features", F.normalize(features.detach().float(), dim=1).clone())
-        self.register_buffer("labels", labels.detach().long().clone())
-        self.register_buffer("origins", origins.detach().long().clone())
+        labels = labels.detach().long()
+        origins = origins.detach().long()
+        features = F.normalize(features.detach().float(), dim=1)
+        groups = torch.where(labels >= 0, labels * NUM_ORIGINS + origins, -1)
+        num_groups = (int(labels.max()) + 1) * NUM_ORIGINS if labels.numel() else 0
+        sums, counts = normalized_group_means(features, groups, num_groups, normalize=False)
+        self.register_buffer("features", features)
+        self.register_buffer("labels", labels.clone())
+        self.register_buffer("origins", origins.clone())
+        self.register_buffer("group_sums", sums)
+        self.register_buffer("groups", groups, persistent=False)
+        self.register_buffer("group_counts", counts, persistent=False)
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> InstanceMemory:
@@ -128,13 +149,20 @@ class InstanceMemory(nn.Module):
             indices: (B,) int64 slot indices in 0..M-1.
             features: (B, D) new features (detached here).
         """
-        momentum_update_rows(self.features, indices, features, self.momentum)
+        touched, change = momentum_update_rows(self.features, indices, features, self.momentum)
+        groups = self.groups[touched]
+        labelled = groups >= 0
+        self.group_sums.index_add_(0, groups[labelled], change[labelled])
 
-    def _check_clusters(self, num_clusters: int) -> None:
-        if self.labels.numel() and int(self.labels.max()) >= num_clusters:
-            raise ValueError(
-                f"InstanceMemory: a slot has label {int(self.labels.max())} but num_clusters is {num_clusters}"
-            )
+    def _group_sums_and_counts(self, num_clusters: int) -> tuple[Tensor, Tensor]:
+        """(K, 2, D) slot sums and (K, 2) slot counts per cluster and origin, zero-padded to K."""
+        known = self.group_sums.shape[0] // NUM_ORIGINS
+        if known > num_clusters:
+            raise ValueError(f"InstanceMemory: a slot has label {known - 1} but num_clusters is {num_clusters}")
+        padding = (num_clusters - known) * NUM_ORIGINS
+        sums = F.pad(self.group_sums, (0, 0, 0, padding))
+        counts = F.pad(self.group_counts, (0, padding))
+        return sums.view(num_clusters, NUM_ORIGINS, -1), counts.view(num_clusters, NUM_ORIGINS)
 
     @torch.no_grad()
     def resolution_centroids(self, num_clusters: int) -> tuple[Tensor, Tensor]:
@@ -145,10 +173,8 @@ class InstanceMemory(nn.Module):
                 origin o (a zero row where there is none);
             present: (K, 2) bool, True where cluster j has at least one slot of origin o.
         """
-        self._check_clusters(num_clusters)
-        groups = torch.where(self.labels >= 0, self.labels * NUM_ORIGINS + self.origins, -1)
-        means, counts = normalized_group_means(self.features, groups, num_clusters * NUM_ORIGINS)
-        return means.view(num_clusters, NUM_ORIGINS, -1), (counts > 0).view(num_clusters, NUM_ORIGINS)
+        sums, counts = self._group_sums_and_counts(num_clusters)
+        return F.normalize(sums, dim=2), counts > 0
 
     @torch.no_grad()
     def cluster_centroids(self, num_clusters: int) -> Tensor:
@@ -156,8 +182,8 @@ class InstanceMemory(nn.Module):
 
         A cluster without slots gets a zero row.
         """
-        self._check_clusters(num_clusters)
-        return normalized_group_means(self.features, self.labels, num_clusters)[0]
+        sums, _ = self._group_sums_and_counts(num_clusters)
+        return F.normalize(sums.sum(dim=1), dim=1)
 
 
 class DualResolutionMemories(nn.Module):
