@@ -10,7 +10,7 @@ down-sampled, which is what makes cross-resolution re-identification hard in thi
 Each image adds camera-specific lighting and background, viewpoint jitter (shift, scale, shear,
 left/right mirror, stride and arm swing), random partial occlusion and slight noise. All drawing is
 numpy-vectorised over the images of one person; the whole default world (80 people x 3 cameras x
-4 images) takes a few seconds on one CPU core. The same seed gives byte-identical files.
+4 images) takes a few seconds of CPU time. The same seed gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
 import drfm
+from drfm.data.datasets.mlr import MANIFEST_FORMAT, MANIFEST_NAME
+from drfm.data.image_io import load_image
+from drfm.data.mlr import INTERPOLATION, SPLITS, downsample
 from drfm.errors import DrfmError
 from drfm.utils.io import atomic_path
 
-MANIFEST_FORMAT = "drfm-mlr/1"
-INTERPOLATION = "bicubic-antialias"
 PATTERNS = ("plain", "hstripes", "vstripes", "checks", "print")
 
 # Coarse clothing colours (RGB in [0, 1]); several people share an upper+lower pair.
@@ -78,7 +80,7 @@ FEET_Y = 124.0
 class Identity:
     """One person's appearance. Colours are RGB triples in [0, 1]; lengths in reference pixels (64x128)."""
 
-    group: int  # look-alike group: members share hair, upper and lower colours
+    group: int  # look-alike group: members share hair, clothing colours, sleeves and pattern type
     skin: tuple[float, float, float]
     hair: tuple[float, float, float]
     long_hair: bool
@@ -87,7 +89,7 @@ class Identity:
     long_sleeves: bool
     pattern: str  # one of PATTERNS
     pattern_colour: tuple[float, float, float]
-    pitch: float  # stripe / check period
+    pitch: float  # stripe / check period, or print radius - 1
     bag_side: int  # -1 left, +1 right, 0 no bag
     bag_colour: tuple[float, float, float]
     shoe_colour: tuple[float, float, float]
@@ -98,7 +100,7 @@ class Identity:
 
 @dataclass(frozen=True)
 class Camera:
-    """One camera: lighting, preferred viewpoint and background (float32 (H_s, W_s + margin, 3) in [0, 1])."""
+    """One camera: lighting, preferred viewpoint and a background wider than the image (float32 (h, w', 3))."""
 
     gain: np.ndarray  # (3,) per-channel colour gain
     gamma: float
@@ -111,9 +113,10 @@ class Camera:
 
 @dataclass(frozen=True)
 class Views:
-    """Per-image viewpoint and occlusion parameters for a batch of B images (every field shape (B,)).
+    """Per-image viewpoint and occlusion parameters for a batch of B images (fields shape (B,) unless noted).
 
-    Shifts are in reference pixels; `occ_*` is an occluding box in [0, 1] image fractions (empty if x0 == x1).
+    Shifts, stride and arm swing are in reference pixels; `occ_x0..occ_y1` is an occluding box in
+    [0, 1] image fractions (empty when x0 == x1), painted in `occ_colour`.
     """
 
     shift_x: np.ndarray
@@ -133,41 +136,46 @@ class Views:
     def neutral(cls, n: int) -> "Views":
         """`n` identical front views: centred, scale 1, no shear, mirror or occlusion."""
         zeros, ones = np.zeros(n, np.float32), np.ones(n, np.float32)
-        return cls(
-            zeros, zeros, ones, zeros, ones, zeros + 2.0, zeros, zeros, zeros, zeros, zeros, np.zeros((n, 3), np.float32)
-        )
+        no_box = (zeros, zeros, zeros, zeros, np.zeros((n, 3), np.float32))
+        return cls(zeros, zeros, ones, zeros, ones, zeros + 2.0, zeros, *no_box)
 
 
 def _colour(palette: np.ndarray, index: int) -> tuple[float, float, float]:
+    """Row `index` of `palette` as a tuple of Python floats."""
     return tuple(float(c) for c in palette[index])
 
 
 def sample_identities(num_people: int, rng: np.random.Generator, group_size: int = 4) -> list[Identity]:
-    """Draw `num_people` identities in look-alike groups of about `group_size` sharing coarse colours."""
+    """Draw `num_people` identities in look-alike groups of about `group_size` people.
+
+    A group shares its coarse look: hair colour, upper and lower clothing colours, sleeve length and
+    pattern type and colour. Members differ only in skin tone, hair length and fine details: pattern
+    pitch (or print size), bag side and colour, shoes, belt, collar and small logo.
+    """
     num_groups = max(1, num_people // group_size)
-    n_cloth = len(CLOTHING_PALETTE)
+    n_cloth, n_det = len(CLOTHING_PALETTE), len(DETAIL_PALETTE)
     pairs = [(u, low) for u in range(n_cloth) for low in range(n_cloth) if u != low]
-    group_pairs = rng.choice(len(pairs), size=num_groups, replace=num_groups > len(pairs))
-    group_hair = rng.integers(0, len(HAIR_PALETTE), size=num_groups)
-    groups = rng.permutation(num_people) % num_groups
+    group_looks = []
+    for pair in rng.choice(len(pairs), size=num_groups, replace=num_groups > len(pairs)):
+        upper_i, lower_i = pairs[pair]
+        contrasting = np.flatnonzero(np.abs(DETAIL_PALETTE - CLOTHING_PALETTE[upper_i]).sum(axis=1) > 0.6)
+        group_looks.append(
+            {
+                "hair": _colour(HAIR_PALETTE, int(rng.integers(len(HAIR_PALETTE)))),
+                "upper": _colour(CLOTHING_PALETTE, upper_i),
+                "lower": _colour(CLOTHING_PALETTE, lower_i),
+                "long_sleeves": bool(rng.random() < 0.5),
+                "pattern": PATTERNS[int(rng.integers(len(PATTERNS)))],
+                "pattern_colour": _colour(DETAIL_PALETTE, int(rng.choice(contrasting))),
+            }
+        )
     people = []
-    n_det = len(DETAIL_PALETTE)
-    for g in groups:
-        upper_i, lower_i = pairs[group_pairs[g]]
-        upper = CLOTHING_PALETTE[upper_i]
-        detail_dist = np.abs(DETAIL_PALETTE - upper).sum(axis=1)
-        contrasting = np.flatnonzero(detail_dist > 0.6)
+    for g in rng.permutation(num_people) % num_groups:
         people.append(
             Identity(
                 group=int(g),
                 skin=_colour(SKIN_PALETTE, int(rng.integers(len(SKIN_PALETTE)))),
-                hair=_colour(HAIR_PALETTE, int(group_hair[g])),
                 long_hair=bool(rng.random() < 0.3),
-                upper=_colour(CLOTHING_PALETTE, upper_i),
-                lower=_colour(CLOTHING_PALETTE, lower_i),
-                long_sleeves=bool(rng.random() < 0.5),
-                pattern=PATTERNS[int(rng.integers(len(PATTERNS)))],
-                pattern_colour=_colour(DETAIL_PALETTE, int(rng.choice(contrasting))),
                 pitch=float(rng.uniform(3.0, 6.0)),
                 bag_side=int(rng.choice([-1, 0, 1], p=[0.4, 0.2, 0.4])),
                 bag_colour=_colour(DETAIL_PALETTE, int(rng.integers(n_det))),
@@ -175,72 +183,76 @@ def sample_identities(num_people: int, rng: np.random.Generator, group_size: int
                 belt_colour=_colour(DETAIL_PALETTE, int(rng.integers(n_det))) if rng.random() < 0.6 else None,
                 collar_colour=_colour(DETAIL_PALETTE, int(rng.integers(n_det))),
                 logo_colour=_colour(DETAIL_PALETTE, int(rng.integers(n_det))) if rng.random() < 0.7 else None,
+                **group_looks[g],
             )
         )
     return people
 
 
 def _background(height: int, width: int, rng: np.random.Generator, kind: int) -> np.ndarray:
-    """A wall/floor scene with texture and clutter, float32 (height, width, 3) in [0, 1]."""
-    yy = (np.arange(height, dtype=np.float32) + 0.5)[:, None] / height
-    xx = (np.arange(width, dtype=np.float32) + 0.5)[None, :] / height  # same units as y
+    """A wall-and-floor scene with a texture (`kind` % 3: panels, bricks, tiles) and clutter boxes.
+
+    Returns float32 (height, width, 3) in [0, 1]; lengths are drawn in units of `height`.
+    """
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    yy, xx = (yy + 0.5) / height, (xx + 0.5) / height
     top, bottom, floor = rng.uniform(0.25, 0.85, size=(3, 3)).astype(np.float32)
     img = top + (bottom - top) * yy[..., None]
-    img = np.broadcast_to(img, (height, width, 3)).copy()
     period = rng.uniform(0.08, 0.2)
     if kind % 3 == 0:
-        texture = 0.05 * np.sin(2 * np.pi * xx / period) + 0 * yy
+        texture = 0.05 * np.sin(2 * np.pi * xx / period)
     elif kind % 3 == 1:
-        row = np.floor(yy / (period / 2))
-        texture = np.where(
-            (np.mod(yy, period / 2) < 0.012) | (np.mod(xx + 0.5 * period * row, period) < 0.012), -0.12, 0.0
-        )
+        course = np.floor(yy / (period / 2))
+        mortar = (np.mod(yy, period / 2) < 0.012) | (np.mod(xx + 0.5 * period * course, period) < 0.012)
+        texture = np.where(mortar, -0.12, 0.0)
     else:
         texture = 0.06 * np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period)
-    img += texture[..., None].astype(np.float32)
+    img += texture[..., None]
     horizon = rng.uniform(0.74, 0.84)
-    floor_mask = np.broadcast_to(yy > horizon, (height, width))
     depth = np.clip((yy - horizon) / (1 - horizon), 0, 1)
-    tiles = np.mod(np.log1p(8 * depth) * 3, 1.0) < 0.08
-    floor_img = floor * (0.8 + 0.3 * depth[..., None]) - 0.1 * np.broadcast_to(tiles, (height, width))[..., None]
-    img[floor_mask] = np.broadcast_to(floor_img, (height, width, 3))[floor_mask]
+    tile_lines = np.mod(np.log1p(8 * depth) * 3, 1.0) < 0.08
+    floor_img = floor * (0.8 + 0.3 * depth[..., None]) - 0.1 * tile_lines[..., None]
+    img = np.where((yy > horizon)[..., None], floor_img, img)
     for _ in range(int(rng.integers(3, 6))):  # clutter: pillars, doors, signs, bins
-        w = rng.uniform(0.05, 0.25) * height
-        x0 = rng.uniform(0, width - w)
-        y1 = rng.uniform(0.3, 1.0) * height if rng.random() < 0.4 else horizon * height + rng.uniform(0, 0.1) * height
-        y0 = y1 - rng.uniform(0.1, 0.7) * height
-        colour = rng.uniform(0.1, 0.95, size=3).astype(np.float32)
-        xs = np.arange(width)
-        ys = np.arange(height)
-        box = ((ys >= y0) & (ys < y1))[:, None] & ((xs >= x0) & (xs < x0 + w))[None, :]
-        img[box] = colour * (0.9 + 0.1 * np.broadcast_to(yy, (height, width))[box][:, None])
+        box_w = rng.uniform(0.05, 0.25)
+        x0 = rng.uniform(0, width / height - box_w)
+        y1 = rng.uniform(0.3, 1.0) if rng.random() < 0.4 else horizon + rng.uniform(0, 0.1)
+        y0 = y1 - rng.uniform(0.1, 0.7)
+        colour = rng.uniform(0.1, 0.95, size=3)
+        colour = (0.5 * colour + 0.5 * colour.mean()).astype(np.float32)  # muted
+        box = (yy >= y0) & (yy < y1) & (xx >= x0) & (xx < x0 + box_w)
+        img = np.where(box[..., None], colour * (0.9 + 0.1 * yy[..., None]), img)
     return np.clip(img, 0, 1).astype(np.float32)
 
 
 def sample_cameras(num_cameras: int, hr_size: tuple[int, int], rng: np.random.Generator) -> list[Camera]:
     """Draw `num_cameras` cameras with lighting, viewpoint habits and a background for `hr_size` (w, h)."""
     w, h = hr_size
-    hs, ws = h * SUPERSAMPLE, w * SUPERSAMPLE
     cameras = []
     for c in range(num_cameras):
-        background = _background(hs, ws + ws // 2, rng, c)
+        background = _background(h, w + w // 2, rng, c)
+        occluder = background.mean(axis=(0, 1)) + rng.uniform(-0.2, 0.2, 3)
         cameras.append(
             Camera(
-                gain=rng.uniform(0.8, 1.15, size=3).astype(np.float32),
-                gamma=float(rng.uniform(0.8, 1.25)),
-                brightness=float(rng.uniform(-0.06, 0.06)),
+                gain=rng.uniform(0.85, 1.12, size=3).astype(np.float32),
+                gamma=float(rng.uniform(0.85, 1.2)),
+                brightness=float(rng.uniform(-0.05, 0.05)),
                 mirror_prob=float(rng.choice([0.2, 0.5, 0.8])),
                 scale_mean=float(rng.uniform(0.9, 1.0)),
                 background=background,
-                occluder_colour=np.clip(background.mean(axis=(0, 1)) + rng.uniform(-0.2, 0.2, 3), 0, 1).astype(np.float32),
+                occluder_colour=np.clip(occluder, 0, 1).astype(np.float32),
             )
         )
     return cameras
 
 
-def sample_views(camera: Camera, n: int, rng: np.random.Generator, occlusion_prob: float = 0.25) -> Views:
-    """Draw `n` random views of a person in `camera`: viewpoint jitter and occasional occlusion."""
+def sample_views(cameras: Sequence[Camera], rng: np.random.Generator, occlusion_prob: float = 0.25) -> Views:
+    """Draw one random view per entry of `cameras` (the camera taking that image): viewpoint jitter, occlusion."""
     f32 = np.float32
+    n = len(cameras)
+    mirror_prob = np.array([c.mirror_prob for c in cameras])
+    scale_mean = np.array([c.scale_mean for c in cameras])
+    occluder = np.stack([c.occluder_colour for c in cameras])
     occluded = rng.random(n) < occlusion_prob
     from_left = rng.random(n) < 0.5
     width = rng.uniform(0.4, 1.0, n)
@@ -250,24 +262,26 @@ def sample_views(camera: Camera, n: int, rng: np.random.Generator, occlusion_pro
     return Views(
         shift_x=rng.uniform(-5, 5, n).astype(f32),
         shift_y=rng.uniform(-3, 2, n).astype(f32),
-        scale=(camera.scale_mean * rng.uniform(0.92, 1.06, n)).astype(f32),
+        scale=(scale_mean * rng.uniform(0.92, 1.06, n)).astype(f32),
         shear=rng.uniform(-0.08, 0.08, n).astype(f32),
-        mirror=np.where(rng.random(n) < camera.mirror_prob, -1.0, 1.0).astype(f32),
+        mirror=np.where(rng.random(n) < mirror_prob, -1.0, 1.0).astype(f32),
         stride=rng.uniform(0.0, 5.0, n).astype(f32),
         arm_swing=rng.uniform(-2.5, 2.5, n).astype(f32),
         occ_x0=np.where(occluded, x0, 0.0).astype(f32),
         occ_x1=np.where(occluded, x0 + width, 0.0).astype(f32),
         occ_y0=np.where(occluded, y0, 0.0).astype(f32),
         occ_y1=np.where(occluded, y0 + height, 0.0).astype(f32),
-        occ_colour=np.clip(camera.occluder_colour + rng.uniform(-0.08, 0.08, (n, 3)), 0, 1).astype(f32),
+        occ_colour=np.clip(occluder + rng.uniform(-0.08, 0.08, (n, 3)), 0, 1).astype(f32),
     )
 
 
-def _seg_dist(bx: np.ndarray, by: np.ndarray, x0, y0, x1, y1) -> np.ndarray:
-    """Distance of points (bx, by) to the segment (x0, y0)-(x1, y1); endpoints may be (B, 1, 1) arrays."""
-    dx, dy = x1 - x0, y1 - y0
-    t = np.clip(((bx - x0) * dx + (by - y0) * dy) / (dx * dx + dy * dy), 0.0, 1.0)
-    return np.hypot(bx - (x0 + t * dx), by - (y0 + t * dy))
+def _band(bx: np.ndarray, by: np.ndarray, x0, y0, x1, y1, half_width: float) -> np.ndarray:
+    """Points within `half_width` (horizontally) of the line from (x0, y0) to (x1, y1), for y0 <= by <= y1.
+
+    A slanted limb or strap; the endpoints' x may be (B, 1, 1) arrays (one value per view).
+    """
+    centre = x0 + (x1 - x0) * ((by - y0) * (1.0 / (y1 - y0)))
+    return (by >= y0) & (by <= y1) & (np.abs(bx - centre) <= half_width)
 
 
 class _Painter:
@@ -301,82 +315,107 @@ class _Painter:
         c0, c1 = max(0, int(np.floor(cols.min())) - 1), min(self.ws, int(np.ceil(cols.max())) + 2)
         return slice(r0, max(r0, r1)), slice(c0, max(c0, c1))
 
+    def region(self, box: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray, Callable]:
+        """Body coordinates (bx, by) of the pixels that `box` (x0, x1, y0, y1) can reach, and a paint function.
+
+        `paint(mask, colour)` colours the pixels of the region where `mask` (shaped like bx) is true.
+        """
+        rs, cs = self._pixel_box(*box)
+        labels = self.labels[:, rs, cs]
+
+        def paint(mask: np.ndarray, colour) -> None:
+            self.colours.append(np.asarray(colour, np.float32))
+            labels[mask] = len(self.colours) - 1
+
+        return self.bx[:, rs, cs], self.by[:, rs, cs], paint
+
     def draw(self, box: tuple[float, float, float, float], shape, colour) -> None:
         """Paint `colour` where `shape(bx, by)` is true; the shape must lie inside `box` (x0, x1, y0, y1)."""
-        rs, cs = self._pixel_box(*box)
-        if rs.start == rs.stop or cs.start == cs.stop:
-            return
-        mask = shape(self.bx[:, rs, cs], self.by[:, rs, cs])
-        self.colours.append(np.asarray(colour, np.float32))
-        self.labels[:, rs, cs][mask] = len(self.colours) - 1
+        bx, by, paint = self.region(box)
+        paint(shape(bx, by), colour)
 
-    def composite(self, backgrounds: np.ndarray) -> np.ndarray:
-        """The painted people over `backgrounds` (B, H_s, W_s, 3), then each view's occluding box."""
-        palette = np.stack(self.colours)
-        out = backgrounds.copy()
-        person = self.labels > 0
-        out[person] = palette[self.labels[person]]
+    def composite(self, backgrounds: np.ndarray, supersample: int) -> np.ndarray:
+        """Box-average the painted people by `supersample` over `backgrounds` (B, h, w, 3); add occluders.
+
+        Each output pixel mixes the mean colour of its person sub-pixels with the background in
+        proportion to the person's coverage (anti-aliased edges). Returns float32 (B, h, w, 3).
+        """
+        ss = supersample
+        b, h, w, _ = backgrounds.shape
+        palette = np.stack(self.colours)  # background label 0 is black, so it adds nothing
+        colours = np.take(palette, self.labels, axis=0).reshape(b, h, ss, w * ss * 3)
+        colour_rows = sum(colours[:, :, i] for i in range(ss)).reshape(b, h, w, ss, 3)
+        person_sum = sum(colour_rows[..., j, :] for j in range(ss))
+        inside = (self.labels > 0).view(np.uint8).reshape(b, h, ss, w * ss)
+        inside_rows = sum(inside[:, :, i] for i in range(ss)).reshape(b, h, w, ss)
+        coverage = sum(inside_rows[..., j] for j in range(ss))
+        scale = np.float32(1.0 / (ss * ss))
+        out = person_sum * scale + backgrounds * (1.0 - coverage * scale)[..., None]
         v = self.views
-        cols = np.rint(np.stack([v.occ_x0, v.occ_x1], axis=1) * self.ws).astype(int)
-        rows = np.rint(np.stack([v.occ_y0, v.occ_y1], axis=1) * self.hs).astype(int)
-        for image, (c0, c1), (r0, r1), colour in zip(out, cols, rows, v.occ_colour):
-            image[r0:r1, c0:c1] = colour
-        return out
+        occ_x = (np.arange(w, dtype=np.float32) + 0.5)[None, None, :] / w
+        occ_y = (np.arange(h, dtype=np.float32) + 0.5)[None, :, None] / h
+        occluded = (
+            (occ_x >= v.occ_x0[:, None, None])
+            & (occ_x < v.occ_x1[:, None, None])
+            & (occ_y >= v.occ_y0[:, None, None])
+            & (occ_y < v.occ_y1[:, None, None])
+        )
+        return np.where(occluded[..., None], v.occ_colour[:, None, None, :], out)
 
 
 def draw_person(person: Identity, views: Views, backgrounds: np.ndarray) -> np.ndarray:
-    """Draw `person` over `backgrounds` (B, H_s, W_s, 3) float32 in [0, 1], one image per view; same shape out.
+    """Draw `person` over `backgrounds` (B, h, w, 3) float32 in [0, 1], one image per view; same shape out.
 
-    Parts are painted back to front; all lengths are reference-frame pixels (a 64x128 person frame).
+    Parts are painted back to front at SUPERSAMPLE x the size, then averaged down (anti-aliasing);
+    all lengths are reference-frame pixels (a 64x128 person frame).
     """
-    b, hs, ws, _ = backgrounds.shape
-    pt = _Painter(views, hs, ws)
+    _, h, w, _ = backgrounds.shape
+    pt = _Painter(views, h * SUPERSAMPLE, w * SUPERSAMPLE)
     stride = views.stride[:, None, None]
     swing = views.arm_swing[:, None, None]
     smax, wmax = float(views.stride.max()), float(np.abs(views.arm_swing).max())
     if person.long_hair:
         pt.draw((-8.5, 8.5, 15, 40), lambda x, y: (np.abs(x) <= 8.5) & (y >= 15) & (y <= 40), person.hair)
     reach = 9.5 + smax
-    pt.draw(
-        (-reach, reach, 71, 122),
-        lambda x, y: (_seg_dist(np.abs(x), y, 5.0, 76.0, 5.0 + stride, 117.0) <= 4.3),
-        person.lower,
-    )
+    legs = lambda x, y: _band(np.abs(x), y, 5.0, 74.0, 5.0 + stride, 120.0, 4.3)  # noqa: E731  (both, mirrored)
+    pt.draw((-reach, reach, 74, 120), legs, person.lower)
     pt.draw((-11, 11, 66, 80), lambda x, y: (np.abs(x) <= 11.0) & (y >= 66) & (y <= 80), person.lower)
-    for s in (-1.0, 1.0):
+    for s in (-1.0, 1.0):  # shoes: half-ellipses pointing forward (+x)
         foot = s * (5.0 + stride) + 1.5
-        pt.draw(
-            (min(s * 3.5, s * (11.0 + smax)) + 1.5, max(s * 3.5, s * (11.0 + smax)) + 1.5, 117, FEET_Y),
-            lambda x, y: (((x - foot) / 5.5) ** 2 + ((y - FEET_Y) / 6.5) ** 2 <= 1.0) & (y >= 117.0),
-            person.shoe_colour,
-        )
+        inner, outer = s * 3.5 + 1.5, s * (11.0 + smax) + 1.5
+        x, y, paint = pt.region((min(inner, outer), max(inner, outer), 117, FEET_Y))
+        paint((((x - foot) / 5.5) ** 2 + ((y - FEET_Y) / 6.5) ** 2 <= 1.0) & (y >= 117.0), person.shoe_colour)
     sleeve_end = 64.0 if person.long_sleeves else 48.0
     for s in (-1.0, 1.0):
         hand_x = s * (16.0 + swing)
-        box = (min(s * 10.5, s * (20 + wmax)), max(s * 10.5, s * (20 + wmax)), 30.5, 71.0)
-        arm = lambda x, y: _seg_dist(x, y, s * 14.0, 34.0, hand_x, 66.0)  # noqa: E731
-        pt.draw(box, lambda x, y: (arm(x, y) <= 3.4) & (y <= sleeve_end), person.upper)
-        pt.draw(box, lambda x, y: (arm(x, y) <= 2.9) & (y > sleeve_end), person.skin)
-        pt.draw(box, lambda x, y: np.hypot(x - hand_x, y - 68.0) <= 2.8, person.skin)
+        x, y, paint = pt.region((min(s * 10.5, s * (20 + wmax)), max(s * 10.5, s * (20 + wmax)), 30.5, 71.0))
+        arm_centre = s * 14.0 + (hand_x - s * 14.0) * ((y - 33.0) * (1.0 / 33.0))
+        arm_offset = np.abs(x - arm_centre)
+        paint((arm_offset <= 3.4) & (y >= 33.0) & (y <= sleeve_end), person.upper)
+        forearm = (arm_offset <= 2.9) & (y > sleeve_end) & (y <= 66.0)
+        paint(forearm | ((x - hand_x) ** 2 + (y - 68.0) ** 2 <= 2.8**2), person.skin)
 
     def torso(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         shoulder = np.sqrt(np.clip((y - 31.0) / 4.0, 0, 1))
         half_width = 8.0 + 5.0 * shoulder - 2.0 * np.clip((y - 35.0) / 33.0, 0, 1)
         return (y >= 31.0) & (y <= 69.0) & (np.abs(x) <= half_width)
 
-    torso_box = (-13, 13, 31, 69)
-    pt.draw(torso_box, torso, person.upper)
+    x, y, paint = pt.region((-13, 13, 31, 69))
+    body = torso(x, y)
+    paint(body, person.upper)
     p = person.pitch
     if person.pattern == "hstripes":
-        pt.draw(torso_box, lambda x, y: torso(x, y) & (y >= 36) & (np.mod(y - 36.0, p) < p / 2), person.pattern_colour)
+        paint(body & (y >= 36) & (np.mod(y - 36.0, p) < p / 2), person.pattern_colour)
     elif person.pattern == "vstripes":
-        pt.draw(torso_box, lambda x, y: torso(x, y) & (y >= 34) & (np.mod(x + 40.0, p) < p / 2), person.pattern_colour)
+        paint(body & (y >= 34) & (np.mod(x + 40.0, p) < p / 2), person.pattern_colour)
     elif person.pattern == "checks":
-        checks = lambda x, y: (np.mod(x + 40.0, 2 * p) < p) ^ (np.mod(y - 34.0, 2 * p) < p)  # noqa: E731
-        pt.draw(torso_box, lambda x, y: torso(x, y) & (y >= 34) & checks(x, y), person.pattern_colour)
+        checks = (np.mod(x + 40.0, 2 * p) < p) ^ (np.mod(y - 34.0, 2 * p) < p)
+        paint(body & (y >= 34) & checks, person.pattern_colour)
     elif person.pattern == "print":
-        pt.draw((-6, 6, 41, 53), lambda x, y: np.hypot(x, y - 47.0) <= 6.0, person.pattern_colour)
-        pt.draw((-2.5, 2.5, 44.5, 49.5), lambda x, y: (np.abs(x) <= 2.5) & (np.abs(y - 47.0) <= 2.5), person.upper)
+        radius, inner = 1.0 + p, p / 2.5  # print size is the identity's detail
+        x, y, paint = pt.region((-radius, radius, 47.0 - radius, 47.0 + radius))
+        paint(np.hypot(x, y - 47.0) <= radius, person.pattern_colour)
+        paint((np.abs(x) <= inner) & (np.abs(y - 47.0) <= inner), person.upper)
     if person.logo_colour is not None:
         pt.draw(
             (-8.3, -4.7, 38.2, 41.8),
@@ -397,7 +436,7 @@ def draw_person(person: Identity, views: Views, backgrounds: np.ndarray) -> np.n
         dark = 0.6 * np.asarray(person.bag_colour)
         pt.draw(
             (min(-s * 11, s * 16), max(-s * 11, s * 16), 31, 58),
-            lambda x, y: _seg_dist(x, y, -s * 10.0, 32.0, s * 15.0, 57.0) <= 0.9,
+            lambda x, y: _band(x, y, -s * 10.0, 32.0, s * 15.0, 57.0, 1.3),
             dark,
         )
         bag_box = (min(s * 12, s * 20), max(s * 12, s * 20), 56, 69)
@@ -414,42 +453,37 @@ def draw_person(person: Identity, views: Views, backgrounds: np.ndarray) -> np.n
         lambda x, y: (np.abs(np.abs(x) - 2.8) <= 0.8) & (np.abs(y - 20.0) <= 0.8),
         (0.1, 0.08, 0.08),
     )
-    return pt.composite(backgrounds)
+    return pt.composite(backgrounds, SUPERSAMPLE)
 
 
 def render_person(
     person: Identity,
-    camera: Camera,
+    cameras: Sequence[Camera],
     views: Views,
     rng: np.random.Generator,
     hr_size: tuple[int, int],
     noise: float = 0.012,
 ) -> np.ndarray:
-    """Render `person` seen by `camera` in each of `views`: uint8 (B, h, w, 3) at `hr_size` (w, h).
+    """Render `person` once per view, image i seen by `cameras[i]`: uint8 (B, h, w, 3) at `hr_size` (w, h).
 
-    Draws at SUPERSAMPLE x the HR size, box-averages down, applies the camera's lighting (gamma,
-    per-channel gain, brightness; a little per-image jitter) and Gaussian noise of std `noise`.
+    Draws over a random crop of each camera's background, applies the camera's lighting (gamma,
+    per-channel gain, brightness; a little per-image jitter) and Gaussian noise of std `noise`
+    (in [0, 1] intensity units).
     """
     w, h = hr_size
-    n = len(views.scale)
-    bg = camera.background
-    margin = bg.shape[1] - w * SUPERSAMPLE
-    offsets = rng.integers(0, margin + 1, size=n)
-    backgrounds = np.stack([bg[:, o : o + w * SUPERSAMPLE] for o in offsets])
+    n = len(cameras)
+    offsets = rng.integers(0, [c.background.shape[1] - w + 1 for c in cameras])
+    backgrounds = np.stack([c.background[:, o : o + w] for c, o in zip(cameras, offsets)])
     img = draw_person(person, views, backgrounds)
-    img = sum(img[:, i::SUPERSAMPLE, j::SUPERSAMPLE] for i in range(SUPERSAMPLE) for j in range(SUPERSAMPLE))
-    img *= np.float32(1.0 / SUPERSAMPLE**2)
-    gain = (camera.gain * rng.uniform(0.95, 1.05, size=(n, 1, 1, 3))).astype(np.float32)
-    brightness = np.float32(camera.brightness) + rng.uniform(-0.04, 0.04, size=(n, 1, 1, 1)).astype(np.float32)
-    img = np.power(img, np.float32(camera.gamma)) * gain + brightness
+    gamma = np.array([c.gamma for c in cameras], np.float32)[:, None, None, None]
+    gain = np.stack([c.gain for c in cameras])[:, None, None, :] * rng.uniform(0.95, 1.05, size=(n, 1, 1, 3))
+    brightness = np.array([c.brightness for c in cameras])[:, None, None, None] + rng.uniform(-0.04, 0.04, (n, 1, 1, 1))
+    np.power(img, gamma, out=img)
+    img *= gain.astype(np.float32)
+    img += brightness.astype(np.float32)
     img += np.float32(noise) * rng.standard_normal(size=img.shape, dtype=np.float32)
-    return np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-
-
-def downsample(image: Image.Image, r: int) -> Image.Image:
-    """Down-sample `image` by factor `r` with anti-aliased bicubic (PIL BICUBIC); size rounded, at least 1."""
-    w, h = image.size
-    return image.resize((max(1, round(w / r)), max(1, round(h / r))), Image.BICUBIC)
+    img *= np.float32(255.0)
+    return np.clip(np.rint(img, out=img), 0, 255, out=img).astype(np.uint8)
 
 
 def _check_arguments(
@@ -470,7 +504,7 @@ def _check_arguments(
         raise DrfmError(f"demo world: images_per_camera must be at least 1, got {images_per_camera}")
     if not 0 <= lr_camera < num_cameras:
         raise DrfmError(f"demo world: lr_camera must be in 0..{num_cameras - 1}, got {lr_camera}")
-    if len(hr_size) != 2 or min(hr_size) < 16:
+    if min(hr_size) < 16:
         raise DrfmError(f"demo world: hr_size must be (width, height) of at least 16 pixels each, got {hr_size}")
     if not lr_scale_factors or any(int(r) != r or r < 2 for r in lr_scale_factors):
         raise DrfmError(f"demo world: lr_scale_factors must be integers >= 2, got {list(lr_scale_factors)}")
@@ -486,7 +520,7 @@ def _prepare_out(out: Path) -> None:
     """Refuse to replace anything but an empty folder or a previously built dataset."""
     if out.is_symlink() or out.is_file():
         raise DrfmError(f"{out}: exists and is not a folder; choose another output path")
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST_NAME).is_file():
         raise DrfmError(f"{out}: folder is not empty and holds no manifest.json; refusing to replace it")
 
 
@@ -510,11 +544,13 @@ def generate_demo_world(
     (all their images); for the rest, LR-camera images form the query and HR images the gallery.
     Pids are re-indexed 0..P-1 within train and within test. Written atomically; deterministic in `seed`.
     """
+    if len(hr_size) != 2:
+        raise DrfmError(f"demo world: hr_size must be (width, height), got {hr_size}")
     hr_size = (int(hr_size[0]), int(hr_size[1]))
-    lr_scale_factors = [int(r) for r in lr_scale_factors]
     num_train = _check_arguments(
         num_people, num_cameras, images_per_camera, lr_camera, train_fraction, hr_size, lr_scale_factors
     )
+    lr_scale_factors = sorted({int(r) for r in lr_scale_factors})
     out = Path(out)
     _prepare_out(out)
     root_seq = np.random.SeedSequence(seed)
@@ -523,51 +559,46 @@ def generate_demo_world(
     people = sample_identities(num_people, world_rng)
     cameras = sample_cameras(num_cameras, hr_size, world_rng)
     entries = []
-    indices = range(num_people)
-    if progress:
-        from tqdm import tqdm
-
-        indices = tqdm(indices, desc="demo world", unit="person")
     with atomic_path(out) as tmp:
-        for index in indices:
+        for index in tqdm(range(num_people), desc="demo world", unit="person", disable=not progress):
             rng = np.random.default_rng(person_seqs[index])
             is_train = index < num_train
             pid = index if is_train else index - num_train
-            for camid, camera in enumerate(cameras):
-                views = sample_views(camera, images_per_camera, rng)
-                images = render_person(people[index], camera, views, rng, hr_size)
+            image_cameras = [camera for camera in cameras for _ in range(images_per_camera)]
+            views = sample_views(image_cameras, rng)
+            images = render_person(people[index], image_cameras, views, rng, hr_size)
+            for i, array in enumerate(images):
+                camid, k = divmod(i, images_per_camera)
                 is_lr = camid == lr_camera
                 split = "train" if is_train else ("query" if is_lr else "gallery")
-                folder = tmp / "images" / split / f"c{camid}"
-                folder.mkdir(parents=True, exist_ok=True)
-                for k, array in enumerate(images):
-                    image = Image.fromarray(array)
-                    r = int(rng.choice(lr_scale_factors)) if is_lr else 1
-                    if is_lr:
-                        image = downsample(image, r)
-                    rel = f"images/{split}/c{camid}/{pid:04d}_c{camid}_{k:03d}.png"
-                    image.save(tmp / rel, format="PNG", compress_level=1)
-                    entries.append(
-                        {
-                            "source": None,
-                            "path": rel,
-                            "pid": pid,
-                            "camid": camid,
-                            "r": r,
-                            "interpolation": INTERPOLATION if is_lr else None,
-                            "split": split,
-                            "resolution": "LR" if is_lr else "HR",
-                            "width": image.size[0],
-                            "height": image.size[1],
-                        }
-                    )
-        entries.sort(key=lambda e: (e["split"], e["pid"], e["camid"], e["path"]))
+                image = Image.fromarray(array)
+                r = int(rng.choice(lr_scale_factors)) if is_lr else 1
+                if is_lr:
+                    image = downsample(image, r)
+                rel = f"images/{split}/c{camid}/{pid:04d}_c{camid}_{k:03d}.png"
+                (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+                image.save(tmp / rel, format="PNG", compress_level=1)
+                entries.append(
+                    {
+                        "source": None,
+                        "path": rel,
+                        "pid": pid,
+                        "camid": camid,
+                        "r": r,
+                        "interpolation": INTERPOLATION if is_lr else None,
+                        "split": split,
+                        "resolution": "LR" if is_lr else "HR",
+                        "width": image.size[0],
+                        "height": image.size[1],
+                    }
+                )
+        entries.sort(key=lambda e: (SPLITS.index(e["split"]), e["pid"], e["camid"], e["path"]))
         counts = {
             split: {
                 "images": sum(e["split"] == split for e in entries),
                 "ids": len({e["pid"] for e in entries if e["split"] == split}),
             }
-            for split in ("train", "query", "gallery")
+            for split in SPLITS
         }
         manifest = {
             "format": MANIFEST_FORMAT,
@@ -582,18 +613,23 @@ def generate_demo_world(
             "counts": counts,
             "entries": entries,
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 
-def preview_grid(manifest_dir: str | Path, out_png: str | Path, people: int = 8, per_camera: int = 2) -> Path:
+def preview_grid(
+    manifest_dir: str | Path, out_png: str | Path, people: int = 8, per_camera: int = 2, zoom: int = 2
+) -> Path:
     """Tile the first `people` test identities of a built dataset into one PNG; return its path.
 
     One row per person, `per_camera` images per camera side by side (camera order); LR images are
-    enlarged with nearest-neighbour to the HR size so their lost detail is visible. Written atomically.
+    enlarged with nearest-neighbour to the HR size so their lost detail stays visible, and the whole
+    grid is enlarged `zoom` times (nearest-neighbour). Written atomically.
     """
+    if people < 1 or per_camera < 1 or zoom < 1:
+        raise DrfmError(f"preview: people, per_camera and zoom must be at least 1, got {people}, {per_camera}, {zoom}")
     manifest_dir = Path(manifest_dir)
-    manifest_path = manifest_dir / "manifest.json"
+    manifest_path = manifest_dir / MANIFEST_NAME
     if not manifest_path.is_file():
         raise DrfmError(f"{manifest_path}: no manifest.json; build a dataset first")
     entries = json.loads(manifest_path.read_text())["entries"]
@@ -611,10 +647,10 @@ def preview_grid(manifest_dir: str | Path, out_png: str | Path, people: int = 8,
         for c_index, camid in enumerate(cameras):
             shots = sorted((e for e in test if e["pid"] == pid and e["camid"] == camid), key=lambda e: e["path"])
             for k, entry in enumerate(shots[:per_camera]):
-                with Image.open(manifest_dir / entry["path"]) as image:
-                    tile = image.convert("RGB").resize((cell_w, cell_h), Image.NEAREST)
+                tile = load_image(manifest_dir / entry["path"]).resize((cell_w, cell_h), Image.NEAREST)
                 x = pad + (c_index * per_camera + k) * (cell_w + pad)
                 grid.paste(tile, (x, pad + row * (cell_h + pad)))
+    grid = grid.resize((grid.width * zoom, grid.height * zoom), Image.NEAREST)
     out_png = Path(out_png)
     with atomic_path(out_png) as tmp:
         grid.save(tmp, format="PNG")
