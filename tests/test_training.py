@@ -18,7 +18,7 @@ from drfm.evaluation.protocol import evaluate_features
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("world")
-    generate_demo_world(root / "world", num_people=32, num_cameras=3, images_per_camera=3, seed=3)
+    generate_demo_world(root / "world", num_people=48, num_cameras=3, images_per_camera=3, seed=3)
     return root
 
 
@@ -34,7 +34,7 @@ def rank1(run_dir: Path) -> float:
 
 
 def test_drfm_two_short_epochs_beat_the_untrained_model(world: Path, tmp_path: Path):
-    overrides = ("train.epochs=2", "train.iters_per_epoch=6", "loss.ps_start_epoch=1", "labels.k1=10")
+    overrides = ("train.epochs=2", "train.iters_per_epoch=8", "loss.ps_start_epoch=1", "labels.k1=10")
     untrained = Trainer.create(tiny_config(world, "drfm-demo", *overrides, "train.epochs=0"),
                                tmp_path / "untrained", progress=False)
     untrained.fit()

@@ -102,6 +102,7 @@ class Trainer:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / CONFIG_NAME)
         write_json_atomic(run_dir / "environment.json", environment_info())
+        save_checkpoint(run_dir, trainer.checkpoint_state(0))  # the untrained start, resumable too
         return trainer
 
     @classmethod
