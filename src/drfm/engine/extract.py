@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from drfm.data.image_io import load_image
@@ -37,16 +36,20 @@ def resolve_device(name: str = "auto") -> torch.device:
 @torch.no_grad()
 def extract_dual_features(model: DualResolutionModel, views: DualViews, transform, batch_size: int = 128,
                           device: torch.device | str = "cpu", num_workers: int = 0,
-                          progress: bool = True, desc: str = "extract") -> tuple[torch.Tensor, torch.Tensor]:
-    """E_h(hr_view) and E_l(lr_view) for every image: two (N, D) L2-normalised float32 CPU tensors.
+                          progress: bool = True, desc: str = "extract",
+                          indices: list[int] | range | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """E_h(hr_view) and E_l(lr_view) for every image (or only `indices`, in their order): two (N, D)
+    L2-normalised float32 CPU tensors.
 
     A single-encoder model reads each image once and returns the same tensor twice.
     """
     was_training = model.training
     model.eval()
     single = model.e_l is None
-    loader = DataLoader(ViewDataset(views, transform, with_lr=not single), batch_size=batch_size,
-                        shuffle=False, num_workers=num_workers)
+    dataset = ViewDataset(views, transform, with_lr=not single)
+    if indices is not None:
+        dataset = Subset(dataset, list(indices))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
     hr_parts, lr_parts = [], []
     for hr, lr, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
         hr_feat = model.encode_hr(hr.to(device)).float().cpu()
@@ -69,8 +72,3 @@ def fuse_features(model: DualResolutionModel, hr: torch.Tensor, lr: torch.Tensor
              for i in range(0, len(hr), batch_size)]
     model.train(was_training)
     return torch.cat(parts) if parts else torch.empty(0, model.out_dim)
-
-
-def as_numpy(tensor: torch.Tensor) -> np.ndarray:
-    """CPU float32 numpy copy."""
-    return tensor.detach().cpu().float().numpy()

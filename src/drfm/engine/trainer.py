@@ -24,6 +24,7 @@ from drfm.data.views import HR_ORIGIN, LR_ORIGIN, DualViews, build_views
 from drfm.data.samplers import pk_batches
 from drfm.engine.checkpoint import (CONFIG_NAME, load_checkpoint, read_log, rng_state, save_checkpoint,
                                     set_rng_state, write_log)
+from drfm.engine import distributed
 from drfm.engine.extract import ViewDataset, extract_dual_features, fuse_features, resolve_device
 from drfm.errors import DrfmError
 from drfm.labels.cluster import cluster_features
@@ -75,8 +76,8 @@ class Trainer:
         validate_config(config)
         self.config = config
         self.run_dir = Path(run_dir)
-        self.progress = progress
-        self.device = resolve_device(config["train"]["device"])
+        self.device = distributed.init_from_environment() or resolve_device(config["train"]["device"])
+        self.progress = progress and distributed.is_main()
         seed_everything(config["seed"])
         self.model = DualResolutionModel.from_config(config).to(self.device)
         train_cfg = config["train"]
@@ -99,10 +100,13 @@ class Trainer:
         if (run_dir / "checkpoint.pt").exists():
             raise DrfmError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
         trainer = cls(config, run_dir, progress)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, run_dir / CONFIG_NAME)
-        write_json_atomic(run_dir / "environment.json", environment_info())
-        save_checkpoint(run_dir, trainer.checkpoint_state(0))  # the untrained start, resumable too
+        if distributed.is_main():
+            run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(config, run_dir / CONFIG_NAME)
+            write_json_atomic(run_dir / "environment.json",
+                              {**environment_info(), "world_size": distributed.world_size()})
+            save_checkpoint(run_dir, trainer.checkpoint_state(0))  # the untrained start, resumable too
+        distributed.barrier()
         return trainer
 
     @classmethod
@@ -132,9 +136,13 @@ class Trainer:
             raise DrfmError("no dataset: pass --dataset NAME --root DIR (or set data.dataset, data.root)")
         self.splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
         self.splits.check_not_empty(("train",))
-        self.views = build_views(self.splits.train, self.splits, self.cache_dir(), sr_backend=pre["sr_backend"],
-                                 sr_weights=pre["sr_weights"], factor=pre["factor"],
-                                 use_twins=self.config["method"] != "cc", progress=self.progress)
+        for turn in ("main", "others"):  # rank 0 fills the twin cache, then the others read it
+            if distributed.is_main() == (turn == "main"):
+                self.views = build_views(self.splits.train, self.splits, self.cache_dir(),
+                                         sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
+                                         factor=pre["factor"], use_twins=self.config["method"] != "cc",
+                                         progress=self.progress and distributed.is_main())
+            distributed.barrier()
 
     # ----------------------------------------------------------------------------- one epoch
     def pseudo_labels(self, hr: torch.Tensor, lr: torch.Tensor) -> PseudoLabels:
@@ -192,7 +200,7 @@ class Trainer:
     def batches(self, epoch: int, use_ps: bool) -> np.ndarray:
         """(iters, B [+ B_ps]) image indices of this epoch: P x K labelled, then ambiguous LR images."""
         train_cfg = self.config["train"]
-        rng = np.random.default_rng([self.config["seed"], epoch])
+        rng = np.random.default_rng([self.config["seed"], epoch, distributed.rank()])
         labelled = pk_batches(self.pseudo.labels, train_cfg["batch_size"], train_cfg["instances_per_id"],
                               train_cfg["iters_per_epoch"], rng)
         if not use_ps:
@@ -245,23 +253,26 @@ class Trainer:
     @torch.no_grad()
     def update_memories(self, feats: dict[str, torch.Tensor], index: torch.Tensor, num_labelled: int) -> None:
         """Explicit memory update after the optimiser step, with the step's (detached) features."""
-        index = index[:num_labelled]
+        index = distributed.gather_rows(index[:num_labelled])
         if self.config["method"] == "cc":
             labels = torch.as_tensor(self.pseudo.labels, device=self.device)[index]
-            self.cluster_memory.update(feats["hr"][:num_labelled].detach(), labels)
+            self.cluster_memory.update(distributed.gather_rows(feats["hr"][:num_labelled].detach()), labels)
             return
         for space, memory in self.memories.items():
-            memory.update(index, feats[space][:num_labelled].detach())
+            memory.update(index, distributed.gather_rows(feats[space][:num_labelled].detach()))
 
     def run_epoch(self, epoch: int) -> dict:
         """One epoch; returns its log record."""
         train_cfg, loss_cfg, inp = self.config["train"], self.config["loss"], self.config["input"]
         seconds: dict[str, float] = {}
         start = time.perf_counter()
+        mine = distributed.shard(len(self.views))
         hr, lr = extract_dual_features(self.model, self.views, test_transform(inp["height"], inp["width"]),
                                        batch_size=train_cfg["extract_batch_size"], device=self.device,
                                        num_workers=train_cfg["num_workers"], progress=self.progress,
-                                       desc=f"epoch {epoch} extract")
+                                       desc=f"epoch {epoch} extract", indices=mine)
+        hr = distributed.gather_shards(hr, len(self.views), self.device)
+        lr = distributed.gather_shards(lr, len(self.views), self.device)
         seconds["extract"] = time.perf_counter() - start
         start = time.perf_counter()
         self.pseudo = self.pseudo_labels(hr, lr)
@@ -278,11 +289,13 @@ class Trainer:
                   and self.pseudo.ambiguous.size > 0)
         batches = self.batches(epoch, use_ps)
         num_labelled = train_cfg["batch_size"] // train_cfg["instances_per_id"] * train_cfg["instances_per_id"]
-        torch.manual_seed(int(np.random.default_rng([self.config["seed"], epoch, 1]).integers(2**62)))
+        torch.manual_seed(int(np.random.default_rng([self.config["seed"], epoch, distributed.rank(), 1])
+                              .integers(2**62)))
         transform = train_transform(inp["height"], inp["width"], pad=inp["pad"], flip=inp["flip"])
         loader = DataLoader(ViewDataset(self.views, transform, with_lr=self.model.e_l is not None),
                             batch_sampler=batches.tolist(), num_workers=train_cfg["num_workers"],
-                            generator=torch.Generator().manual_seed(self.config["seed"] * 100003 + epoch))
+                            generator=torch.Generator().manual_seed(
+                                (self.config["seed"] * 100003 + epoch) * 101 + distributed.rank()))
         start = time.perf_counter()
         sums: dict[str, float] = {}
         self.model.train()
@@ -296,12 +309,14 @@ class Trainer:
             total = sum(losses.values())
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
+            distributed.average_gradients(self.model)
             self.optimizer.step()
             self.update_memories(feats, index, num_labelled)
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
             sums["total"] = sums.get("total", 0.0) + float(total.detach())
         seconds["train"] = time.perf_counter() - start
+        distributed.broadcast_buffers(self.model)  # BatchNorm statistics of rank 0 everywhere
         self.scheduler.step()
         record.update(losses={k: v / len(batches) for k, v in sums.items()}, used_ps=bool(use_ps),
                       seconds={k: round(v, 3) for k, v in seconds.items()})
@@ -332,10 +347,12 @@ class Trainer:
         for epoch in range(self.start_epoch, last):
             record = self.run_epoch(epoch)
             log.append(record)
-            save_checkpoint(self.run_dir, self.checkpoint_state(epoch + 1))
-            write_log(self.run_dir, log)
-            if self.progress:
-                print(summarise_epoch(record), flush=True)
+            if distributed.is_main():
+                save_checkpoint(self.run_dir, self.checkpoint_state(epoch + 1))
+                write_log(self.run_dir, log)
+                if self.progress:
+                    print(summarise_epoch(record), flush=True)
+            distributed.barrier()
         return log
 
 
