@@ -7,8 +7,11 @@ distance exactly 0, even when other rows duplicate it. Memory is O(N * k) plus o
 (chunk_size, N) similarity block; no N x N array is built.
 
 Backends, first that applies: faiss (``IndexFlatIP``) when it is importable, ``faiss_ok`` is true
-and the computation runs on the CPU; otherwise chunked torch matrix product + top-k on the
-features' device (or ``device``), so CUDA features are searched on the GPU.
+and the computation runs on the CPU; otherwise torch on the features' device (or ``device``), so
+CUDA features are searched on the GPU. The torch backend uses the symmetry of the inner products:
+each (chunk, rows after it) block is computed once and serves both its rows (top-k along the
+rows) and the later rows (top-k along the columns), about half the multiply-adds of the plain
+chunked search ``topk_inner_products``, which is kept as the reference "exact kNN floor".
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ import torch
 
 from drfm.errors import DrfmError
 
-# Elements of one (chunk_size, N) float32 similarity block when chunk_size is not given (64 MiB).
-BLOCK_ELEMENTS = 1 << 24
+# Elements of one (chunk_size, N) float32 similarity block when chunk_size is not given (128 MiB).
+BLOCK_ELEMENTS = 1 << 25
 
 
 def default_chunk_size(n: int) -> int:
@@ -82,7 +85,7 @@ def knn(
         sim, idx = _faiss_search(faiss, features, k)
     else:
         x = features.detach().to(device=target, dtype=torch.float32)
-        sim, idx = topk_inner_products(x, k, chunk_size or default_chunk_size(n))
+        sim, idx = symmetric_topk_inner_products(x, k, chunk_size or default_chunk_size(n))
     dist = (2.0 - 2.0 * sim).clamp_min_(0.0)
     dist[:, 0] = 0.0
     return dist.contiguous(), idx.contiguous()
@@ -107,6 +110,40 @@ def topk_inner_products(x: torch.Tensor, k: int, chunk_size: int) -> tuple[torch
         sims[start:stop] = top_s.cpu()
         idx[start:stop] = top_i.cpu()
     return sims, idx
+
+
+def symmetric_topk_inner_products(x: torch.Tensor, k: int, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Same result as ``topk_inner_products`` from about half the multiply-adds.
+
+    Chunk c of rows is multiplied only with the rows from c on; the block's top-k along its rows
+    completes chunk c's lists (earlier rows were merged in by earlier chunks) and its top-k
+    along its columns is merged into the running lists of every later row. Running lists are
+    (N, k); the extra memory is one (chunk_size, N) block on x's device.
+    """
+    n = x.shape[0]
+    best_s = torch.full((n, k), float("-inf"), device=x.device)
+    best_i = torch.zeros((n, k), dtype=torch.int64, device=x.device)
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        block = x[start:stop] @ x[start:].T
+        rows = torch.arange(stop - start, device=x.device)
+        block[rows, rows] = float("inf")
+        top_s, top_i = torch.topk(block, min(k, n - start), dim=1)
+        mine = slice(start, stop)
+        best_s[mine], best_i[mine] = _merge_topk(best_s[mine], best_i[mine], top_s, top_i + start)
+        if stop < n:
+            later = slice(stop, n)
+            top_s, top_i = torch.topk(block[:, stop - start :].T, min(k, stop - start), dim=1)
+            best_s[later], best_i[later] = _merge_topk(best_s[later], best_i[later], top_s, top_i + start)
+    return best_s.cpu(), best_i.cpu()
+
+
+def _merge_topk(
+    sims: torch.Tensor, idx: torch.Tensor, new_sims: torch.Tensor, new_idx: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row-wise top-k (k = sims.shape[1]) of two disjoint candidate lists, descending."""
+    top_s, where = torch.topk(torch.cat([sims, new_sims], dim=1), sims.shape[1], dim=1)
+    return top_s, torch.gather(torch.cat([idx, new_idx], dim=1), 1, where)
 
 
 def _faiss_search(faiss: ModuleType, features: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
