@@ -37,6 +37,8 @@ class DualResolutionModel(nn.Module):
         if fusion not in fusions:
             raise ValueError(f"unknown fusion '{fusion}' (known: {', '.join(fusions)})")
         self.fusion = fusions[fusion](dim) if fusions[fusion] is not None else None
+        # channels_last: ~1.6-3x faster convolutions on CPU (PERF-NOTES), neutral or better on GPU.
+        self.to(memory_format=torch.channels_last)
 
     @classmethod
     def from_config(cls, config: dict) -> "DualResolutionModel":
@@ -52,12 +54,12 @@ class DualResolutionModel(nn.Module):
 
     def encode_hr(self, images: torch.Tensor) -> torch.Tensor:
         """E_h features, L2-normalised, (B, D)."""
-        return F.normalize(self.e_h(images), dim=1)
+        return F.normalize(self.e_h(images.contiguous(memory_format=torch.channels_last)), dim=1)
 
     def encode_lr(self, images: torch.Tensor) -> torch.Tensor:
         """E_l features (E_h for a single-encoder model), L2-normalised, (B, D)."""
         encoder = self.e_h if self.e_l is None else self.e_l
-        return F.normalize(encoder(images), dim=1)
+        return F.normalize(encoder(images.contiguous(memory_format=torch.channels_last)), dim=1)
 
     def fuse(self, hr_features: torch.Tensor, lr_features: torch.Tensor) -> torch.Tensor:
         """Fusion features (B, D), L2-normalised; without a fusion module, the E_h features."""
