@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from drfm.memory.cluster_memory import ClusterMemory
-from drfm.memory.memories import DualResolutionMemories, InstanceMemory, normalized_group_means
+from drfm.memory.memories import InstanceMemory, normalized_group_means
 
 
 def unit(x: float, y: float) -> list[float]:
@@ -110,29 +110,6 @@ def test_instance_memory_checkpoint_resumes_exactly(tmp_path):
     restored.update(*batch)
     assert torch.equal(restored.features, memory.features)
     assert torch.equal(restored.resolution_centroids(2)[0], memory.resolution_centroids(2)[0])
-
-
-def test_dual_resolution_memories_share_labels_and_checkpoint(tmp_path):
-    labels = torch.tensor([0, 1, 0])
-    origins = torch.tensor([0, 0, 1])
-    hr = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
-    memories = DualResolutionMemories(hr, hr.flip(1), -hr, labels, origins, momentum=0.2)
-    assert len(memories) == 3
-    for memory in memories.spaces().values():
-        assert torch.equal(memory.labels, labels) and torch.equal(memory.origins, origins)
-    memories.update(
-        torch.tensor([2]), torch.tensor([[0.0, 1.0]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, -1.0]])
-    )
-    assert memories.hr.features[2].tolist() == pytest.approx(unit(0.12, 0.96))
-    assert memories.lr.features[2].tolist() == pytest.approx(unit(0.96, 0.12))
-    assert memories.fusion.features[2].tolist() == pytest.approx(unit(-0.12, -0.96))
-    path = tmp_path / "memories.pt"
-    torch.save(memories.state_dict(), path)
-    restored = DualResolutionMemories.from_state_dict(torch.load(path))
-    for name, memory in memories.spaces().items():
-        assert torch.equal(restored.spaces()[name].features, memory.features)
-    with pytest.raises(ValueError, match="same number of slots"):
-        DualResolutionMemories(hr, hr[:2], hr, labels, origins)
 
 
 def test_instance_memory_rejects_bad_origins():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from drfm.errors import DrfmError
 
 UNKNOWN_PID = -1
@@ -50,3 +52,12 @@ class DatasetSplits:
             cams = {r.camid for r in recs}
             lines.append(f"{self.name} {split:8s} images {len(recs):6d}  ids {len(pids):5d}  cameras {len(cams)}")
         return "\n".join(lines)
+
+
+def seeded_half_split(pids: list[int] | set[int], seed: int) -> tuple[set[int], set[int]]:
+    """Split person ids into (train, test) halves by a seeded permutation of the sorted ids
+    (train gets the smaller half when the count is odd)."""
+    ordered = np.array(sorted(pids), dtype=np.int64)
+    permuted = np.random.default_rng(seed).permutation(ordered)
+    train = set(permuted[: len(ordered) // 2].tolist())
+    return train, set(ordered.tolist()) - train

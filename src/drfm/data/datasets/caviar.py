@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 
-from drfm.data.records import DatasetSplits, ImageRecord
+from drfm.data.records import DatasetSplits, ImageRecord, seeded_half_split
 from drfm.data.registry import register_dataset
 from drfm.errors import DrfmError
 
@@ -45,9 +44,7 @@ def read_caviar(root: Path, seed: int = 0) -> DatasetSplits:
         raise DrfmError(f"{folder}: no CAVIAR4REID images (expected {IMAGE_FOLDER}/PPPPNNN.jpg)")
     hr_pids = {r.pid for r in records if r.camid == HR_CAMID}
     two_camera = sorted(hr_pids & {r.pid for r in records if r.camid == LR_CAMID})
-    order = np.random.default_rng(seed).permutation(np.array(two_camera, dtype=np.int64))
-    train_pids = set(order[: len(two_camera) // 2].tolist())
-    test_pids = set(two_camera) - train_pids
+    train_pids, test_pids = seeded_half_split(two_camera, seed)
     splits = DatasetSplits(
         name="caviar",
         root=root,

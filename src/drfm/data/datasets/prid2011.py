@@ -18,9 +18,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 
-from drfm.data.records import DatasetSplits, ImageRecord
+from drfm.data.records import DatasetSplits, ImageRecord, seeded_half_split
 from drfm.data.registry import register_dataset
 from drfm.errors import DrfmError
 
@@ -53,9 +52,7 @@ def read_prid2011(root: Path, seed: int = 0) -> DatasetSplits:
     shared = sorted(
         {r.pid for r in cam_a if r.pid <= SHARED_PERSONS} & {r.pid for r in cam_b if r.pid <= SHARED_PERSONS}
     )
-    order = np.random.default_rng(seed).permutation(np.array(shared, dtype=np.int64))
-    train_pids = set(order[: len(shared) // 2].tolist())
-    test_pids = set(shared) - train_pids
+    train_pids, test_pids = seeded_half_split(shared, seed)
     splits = DatasetSplits(
         name="prid2011",
         root=root,

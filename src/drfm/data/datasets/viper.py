@@ -15,9 +15,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 
-from drfm.data.records import DatasetSplits, ImageRecord
+from drfm.data.records import DatasetSplits, ImageRecord, seeded_half_split
 from drfm.data.registry import register_dataset
 from drfm.errors import DrfmError
 
@@ -49,8 +48,7 @@ def read_viper(root: Path, seed: int = 0) -> DatasetSplits:
         for record in records:
             if record.pid not in other:
                 raise DrfmError(f"{record.path}: person {record.pid:03d} has no image in the other camera")
-    pids = np.array(sorted(pids_a), dtype=np.int64)
-    train_pids = set(np.random.default_rng(seed).permutation(pids)[: len(pids) // 2].tolist())
+    train_pids, _ = seeded_half_split(pids_a, seed)
     splits = DatasetSplits(
         name="viper",
         root=root,
