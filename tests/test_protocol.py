@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -353,22 +351,22 @@ def test_cli_evaluate_needs_exactly_one_source(tmp_path):
 
 
 def test_cli_evaluate_run_delegates_to_engine(tmp_path, monkeypatch, capsys):
+    import drfm.engine.inference as inference
+
     fs = load_features(save_features(tmp_path / "f.npz", **small_arrays(np.random.default_rng(10))))
     calls = []
 
-    def fake_evaluate_run(run_dir, args):
-        calls.append((run_dir, args.protocol))
-        return evaluate_features(fs, args.protocol, args.trials, args.seed)
+    def fake_evaluate_run(run_dir, protocol, trials, seed):
+        calls.append((run_dir, protocol))
+        return evaluate_features(fs, protocol, trials, seed)
 
-    module = types.ModuleType("drfm.engine.evaluate_run")
-    module.evaluate_run = fake_evaluate_run
-    monkeypatch.setitem(sys.modules, "drfm.engine.evaluate_run", module)
+    monkeypatch.setattr(inference, "evaluate_run", fake_evaluate_run)
     out = tmp_path / "run.json"
     assert main(["evaluate", "--run", str(tmp_path), "--protocol", "multi-shot", "--json", str(out)]) == 0
-    assert calls == [(tmp_path, "multi-shot")]
+    assert calls == [(str(tmp_path), "multi-shot")]
     assert json.loads(out.read_text())["protocol"] == "multi-shot"
 
-    monkeypatch.setitem(sys.modules, "drfm.engine.evaluate_run", None)
+    monkeypatch.undo()
     capsys.readouterr()
     assert main(["evaluate", "--run", str(tmp_path)]) == 2
-    assert "--run needs a trained run" in capsys.readouterr().err
+    assert "not a run folder" in capsys.readouterr().err

@@ -18,6 +18,8 @@ SUBCOMMANDS = (
     ("evaluate", "evaluate"),
     ("bench", "bench"),
     ("datasets", "datasets"),
+    ("search", "search"),
+    ("export", "export"),
 )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from drfm.errors import DrfmError
-from drfm.evaluation.features_file import load_features
+from drfm.evaluation.features_file import FeatureSet, load_features
 from drfm.evaluation.protocol import PROTOCOLS, evaluate_features
 from drfm.utils.io import write_json_atomic
 
@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trials", type=int, default=10, help="single-shot gallery draws (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the single-shot draws (default: 0)")
     parser.add_argument("--json", metavar="PATH", help="also write the results to this JSON file")
+    parser.add_argument("--visualize", type=int, metavar="N",
+                        help="also draw the top-10 ranked lists of N test queries (seeded by --seed) "
+                             "as ranked.html and ranked.png")
+    parser.add_argument("--visualize-out", metavar="DIR",
+                        help="folder for the pictures (default: RUN_DIR/visualize, or beside the features file)")
 
 
 def format_table(result: dict[str, Any]) -> str:
@@ -62,15 +67,38 @@ def format_table(result: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.trials < 1:
         raise DrfmError(f"--trials must be at least 1, got {args.trials}")
+    if args.visualize is not None and args.visualize < 1:
+        raise DrfmError(f"--visualize must be at least 1, got {args.visualize}")
     if args.run_dir is not None:
         from drfm.engine.inference import evaluate_run
 
         result = evaluate_run(args.run_dir, protocol=args.protocol, trials=args.trials, seed=args.seed)
     else:
-        result = evaluate_features(load_features(args.features), args.protocol, args.trials, args.seed)
+        features = load_features(args.features)
+        result = evaluate_features(features, args.protocol, args.trials, args.seed)
         result["features"] = str(Path(args.features))
     print(format_table(result))
     if args.json:
         write_json_atomic(args.json, result)
         print(f"wrote {args.json}")
+    if args.visualize:
+        visualize(args, features if args.run_dir is None else None)
     return 0
+
+
+def visualize(args: argparse.Namespace, features: FeatureSet | None) -> None:
+    """Draw the ranked lists of --visualize N test queries (a run's features are extracted here)."""
+    from drfm.evaluation.visualize import visualize_features
+
+    if features is None:
+        from drfm.engine.inference import run_feature_arrays
+
+        features = FeatureSet(**run_feature_arrays(args.run_dir))
+        default_dir = Path(args.run_dir) / "visualize"
+    else:
+        default_dir = Path(args.features).parent
+    out_dir = Path(args.visualize_out) if args.visualize_out else default_dir
+    source = args.run_dir if args.run_dir is not None else args.features
+    html_path, png_path = visualize_features(features, args.visualize, out_dir / "ranked.html", seed=args.seed,
+                                             protocol=args.protocol, title=f"drfm evaluate: {source}")
+    print(f"wrote {html_path} and {png_path}")
