@@ -27,12 +27,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from drfm.config import load_config
 from drfm.data.image_io import load_image
 from drfm.data.resolution import downsample
 from drfm.data.sr_backends import SRBackend, get_sr_backend
 from drfm.data.transforms import test_transform
-from drfm.engine.checkpoint import CHECKPOINT_NAME, CONFIG_NAME, load_checkpoint
+from drfm.engine.checkpoint import CHECKPOINT_NAME
+from drfm.engine.inference import load_run
 from drfm.engine.extract import resolve_device
 from drfm.errors import DrfmError
 from drfm.models.dual_model import DualResolutionModel
@@ -108,18 +108,6 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _build_model(config: dict, state: dict, where: Path) -> DualResolutionModel:
-    """The networks of `config` with the checkpoint's weights; DrfmError when they do not fit."""
-    try:
-        model = DualResolutionModel.from_config({**config, "model": {**config["model"], "pretrained": False}})
-        model.load_state_dict(state["model"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DrfmError(f"{where}: checkpoint configuration does not fit this drfm version ({exc!r})") from None
-    except RuntimeError as exc:
-        raise DrfmError(f"{where}: checkpoint does not fit its configuration ({str(exc).splitlines()[0]})") from None
-    return model
-
-
 class ReIDModel:
     """A trained run ready for inference: `embed` images into fusion features.
 
@@ -146,21 +134,8 @@ class ReIDModel:
         configuration that does not fit the weights.
         """
         path = Path(path)
-        if not path.exists():
-            raise DrfmError(f"{path}: no such run folder or checkpoint file")
-        if path.is_dir():
-            if not (path / CONFIG_NAME).is_file():
-                raise DrfmError(f"{path}: not a run folder (no {CONFIG_NAME})")
-            checkpoint = path / CHECKPOINT_NAME
-            state = load_checkpoint(checkpoint)
-            config = load_config(str(path / CONFIG_NAME))
-        else:
-            checkpoint = path
-            state = load_checkpoint(checkpoint)
-            config = state.get("config")
-            if not isinstance(config, dict):
-                raise DrfmError(f"{path}: checkpoint holds no configuration (load its run folder instead)")
-        model = _build_model(config, state, checkpoint)
+        config, model, _ = load_run(path, device="cpu")
+        checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
         return cls(config, model, checkpoint, resolve_device(device))
 
     @property

@@ -19,19 +19,34 @@ from drfm.utils.io import write_json_atomic
 from drfm.utils.seeding import environment_info
 
 
-def load_run(run_dir: str | Path, device: str = "auto") -> tuple[dict, DualResolutionModel, dict]:
-    """(config, model in eval mode on `device`, checkpoint state) of a run folder's last checkpoint."""
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_NAME).is_file():
-        raise DrfmError(f"{run_dir}: not a run folder (no {CONFIG_NAME})")
-    state = load_checkpoint(run_dir)
-    config = load_config(str(run_dir / CONFIG_NAME))
-    config["model"]["pretrained"] = False  # the checkpoint holds every weight
-    model = DualResolutionModel.from_config(config)
+def load_run(path: str | Path, device: str = "auto") -> tuple[dict, DualResolutionModel, dict]:
+    """(config, model in eval mode on `device`, checkpoint state) of a run folder (its config.yaml
+    and checkpoint.pt) or of a checkpoint file alone (the configuration stored inside it).
+
+    DrfmError (one line) for a missing path, a checkpoint of another format version, or a
+    configuration that does not fit the weights.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DrfmError(f"{path}: no such run folder or checkpoint file")
+    if path.is_dir():
+        if not (path / CONFIG_NAME).is_file():
+            raise DrfmError(f"{path}: not a run folder (no {CONFIG_NAME})")
+        state = load_checkpoint(path)
+        config = load_config(str(path / CONFIG_NAME))
+    else:
+        state = load_checkpoint(path)
+        config = state.get("config")
+        if not isinstance(config, dict):
+            raise DrfmError(f"{path}: checkpoint holds no configuration (load its run folder instead)")
     try:
+        # The checkpoint holds every weight: no pretrained download or file is needed.
+        model = DualResolutionModel.from_config({**config, "model": {**config["model"], "pretrained": False}})
         model.load_state_dict(state["model"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DrfmError(f"{path}: checkpoint configuration does not fit this drfm version ({exc!r})") from None
     except RuntimeError as exc:
-        raise DrfmError(f"{run_dir}: checkpoint does not fit its configuration ({str(exc).splitlines()[0]})") from None
+        raise DrfmError(f"{path}: checkpoint does not fit its configuration ({str(exc).splitlines()[0]})") from None
     return config, model.to(resolve_device(device)).eval(), state
 
 
