@@ -356,7 +356,8 @@ def test_cli_evaluate_run_delegates_to_engine(tmp_path, monkeypatch, capsys):
     fs = load_features(save_features(tmp_path / "f.npz", **small_arrays(np.random.default_rng(10))))
     calls = []
 
-    def fake_evaluate_run(run_dir, protocol, trials, seed):
+    def fake_evaluate_run(run_dir, protocol, trials, seed, features):
+        assert features is None  # extracted by evaluate_run itself unless --visualize needs them
         calls.append((run_dir, protocol))
         return evaluate_features(fs, protocol, trials, seed)
 

@@ -188,3 +188,23 @@ def test_evaluate_visualize_draws_n_queries_of_a_features_file(tiny, tmp_path, c
     page = (out / "ranked.html").read_text()
     assert page.count("<section>") == 3 and page.count("data:image/png;base64,") == 3 * (1 + 5)
     assert (out / "ranked.png").is_file() and "ranked.png" in capsys.readouterr().out
+
+
+def test_evaluate_run_visualize_extracts_the_run_once(tiny, tmp_path, monkeypatch, capsys):
+    import drfm.engine.inference as inference
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny[1], run_dir)
+    extractions = []
+    real = inference.run_feature_arrays
+
+    def counting(*args, **kwargs):
+        extractions.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inference, "run_feature_arrays", counting)
+    assert main(["evaluate", "--run", str(run_dir), "--trials", "2", "--visualize", "2"]) == 0
+    assert len(extractions) == 1
+    page = (run_dir / "visualize" / "ranked.html").read_text()
+    assert page.count("<section>") == 2
+    assert json.loads((run_dir / "eval.json").read_text())["trials"] == 2

@@ -70,9 +70,12 @@ def run(args: argparse.Namespace) -> int:
     if args.visualize is not None and args.visualize < 1:
         raise DrfmError(f"--visualize must be at least 1, got {args.visualize}")
     if args.run_dir is not None:
-        from drfm.engine.inference import evaluate_run
+        from drfm.engine.inference import evaluate_run, run_feature_arrays
 
-        result = evaluate_run(args.run_dir, protocol=args.protocol, trials=args.trials, seed=args.seed)
+        # Extracted once here when the pictures need them too; evaluate_run extracts otherwise.
+        features = FeatureSet(**run_feature_arrays(args.run_dir)) if args.visualize else None
+        result = evaluate_run(args.run_dir, protocol=args.protocol, trials=args.trials, seed=args.seed,
+                              features=features)
     else:
         features = load_features(args.features)
         result = evaluate_features(features, args.protocol, args.trials, args.seed)
@@ -82,21 +85,15 @@ def run(args: argparse.Namespace) -> int:
         write_json_atomic(args.json, result)
         print(f"wrote {args.json}")
     if args.visualize:
-        visualize(args, features if args.run_dir is None else None)
+        visualize(args, features)
     return 0
 
 
-def visualize(args: argparse.Namespace, features: FeatureSet | None) -> None:
-    """Draw the ranked lists of --visualize N test queries (a run's features are extracted here)."""
+def visualize(args: argparse.Namespace, features: FeatureSet) -> None:
+    """Draw the ranked lists of --visualize N test queries of the features just evaluated."""
     from drfm.evaluation.visualize import visualize_features
 
-    if features is None:
-        from drfm.engine.inference import run_feature_arrays
-
-        features = FeatureSet(**run_feature_arrays(args.run_dir))
-        default_dir = Path(args.run_dir) / "visualize"
-    else:
-        default_dir = Path(args.features).parent
+    default_dir = Path(args.run_dir) / "visualize" if args.run_dir is not None else Path(args.features).parent
     out_dir = Path(args.visualize_out) if args.visualize_out else default_dir
     source = args.run_dir if args.run_dir is not None else args.features
     html_path, png_path = visualize_features(features, args.visualize, out_dir / "ranked.html", seed=args.seed,

@@ -14,6 +14,7 @@ from drfm.data.views import build_views
 from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint
 from drfm.engine.extract import extract_dual_features, fuse_features, resolve_device
 from drfm.errors import DrfmError
+from drfm.evaluation.features_file import FeatureSet
 from drfm.models.dual_model import DualResolutionModel
 from drfm.utils.io import write_json_atomic
 from drfm.utils.seeding import environment_info
@@ -96,18 +97,19 @@ def extract_run(run_dir: str | Path, out: str | Path, progress: bool = True) -> 
 
 
 def evaluate_run(run_dir: str | Path, protocol: str = "single-shot", trials: int = 10, seed: int = 0,
-                 progress: bool = True) -> dict:
+                 progress: bool = True, features: FeatureSet | None = None) -> dict:
     """Score a run's last model on its test split with the shared protocol (drfm.evaluation).
 
-    Returns the protocol's result dict plus run, configuration, seed and versions; also written to
-    RUN_DIR/eval.json.
+    `features` are the run's test features when the caller already extracted them
+    (run_feature_arrays); otherwise they are extracted here. Returns the protocol's result dict plus
+    run, configuration, seed and versions; also written to RUN_DIR/eval.json.
     """
-    from drfm.evaluation.features_file import FeatureSet
     from drfm.evaluation.protocol import evaluate_features
 
     run_dir = Path(run_dir)
-    arrays = run_feature_arrays(run_dir, progress)
-    result = evaluate_features(FeatureSet(**arrays), protocol=protocol, trials=trials, seed=seed)
+    if features is None:
+        features = FeatureSet(**run_feature_arrays(run_dir, progress))
+    result = evaluate_features(features, protocol=protocol, trials=trials, seed=seed)
     config = load_config(str(run_dir / CONFIG_NAME))
     result.update(run=str(run_dir), config=config["name"], train_seed=config["seed"],
                   environment=environment_info())
