@@ -318,6 +318,8 @@ def test_resolution_sources_by_camera_and_by_lr_paths(tmp_path):
     assert resolution_sources(by_camera) == ([a, c], [b])
     by_list = DatasetSplits("x", tmp_path, train=[a, b, c], query=[], gallery=[], meta={"lr_paths": [c.path]})
     assert resolution_sources(by_list) == ([a, b], [c])
+    assert by_list.low_resolution_mask([c, a, c]).tolist() == [True, False, True]
+    assert by_camera.low_resolution_mask([]).shape == (0,)
 
 
 def prepare_sr(argv: list[str]) -> int:

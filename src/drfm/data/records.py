@@ -43,6 +43,12 @@ class DatasetSplits:
             if not getattr(self, split):
                 raise DrfmError(f"{self.root}: dataset '{self.name}' has an empty {split} split")
 
+    def low_resolution_mask(self, records: list[ImageRecord]) -> np.ndarray:
+        """(len(records),) bool: True for an LR image, i.e. its camera is in `lr_cameras` or its
+        path is listed in `meta["lr_paths"]` (folder data); every other image is HR."""
+        lr_paths = set(map(str, self.meta.get("lr_paths", ())))
+        return np.array([r.camid in self.lr_cameras or str(r.path) in lr_paths for r in records], dtype=bool)
+
     def summary(self) -> str:
         """One line per split: images, identities, cameras."""
         lines = []

@@ -147,19 +147,11 @@ def prepare_resolution_views(
 
 
 def resolution_sources(splits: DatasetSplits) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """(HR records, LR records) over train, query and gallery, without repeated paths.
-
-    LR = camera in `splits.lr_cameras`, or path listed in `splits.meta["lr_paths"]` (folder data);
-    every other image is HR.
-    """
-    lr_paths = set(map(str, splits.meta.get("lr_paths", ())))
-    seen: set[str] = set()
-    hr: list[ImageRecord] = []
-    lr: list[ImageRecord] = []
+    """(HR records, LR records) over train, query and gallery, without repeated paths; LR-ness as
+    DatasetSplits.low_resolution_mask decides it."""
+    first_by_path: dict[str, ImageRecord] = {}
     for record in (*splits.train, *splits.query, *splits.gallery):
-        path = str(record.path)
-        if path in seen:
-            continue
-        seen.add(path)
-        (lr if record.camid in splits.lr_cameras or path in lr_paths else hr).append(record)
-    return hr, lr
+        first_by_path.setdefault(str(record.path), record)
+    unique = list(first_by_path.values())
+    is_lr = splits.low_resolution_mask(unique)
+    return [r for r, lr in zip(unique, is_lr) if not lr], [r for r, lr in zip(unique, is_lr) if lr]

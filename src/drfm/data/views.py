@@ -44,9 +44,7 @@ def build_views(records: list[ImageRecord], splits: DatasetSplits, cache_dir: st
     """
     from drfm.data.resolution import prepare_resolution_views
 
-    lr_set = set(map(str, splits.meta.get("lr_paths", ())))
-    origin = np.array([int(r.camid in splits.lr_cameras or str(r.path) in lr_set) for r in records],
-                      dtype=np.int64)
+    origin = splits.low_resolution_mask(records).astype(np.int64)
     paths = [str(r.path) for r in records]
     hr_view, lr_view = list(paths), list(paths)
     if use_twins:
