@@ -75,3 +75,16 @@ def test_cc_baseline_trains_and_a_new_run_refuses_an_existing_folder(world: Path
     assert log[0]["num_clusters"] > 0 and "sc" in log[0]["losses"]
     with pytest.raises(DrfmError, match="already holds a run"):
         Trainer.create(config, tmp_path / "cc", progress=False)
+
+
+def test_oracle_labels_are_the_ground_truth_ids_and_leave_nothing_ambiguous(world: Path, tmp_path: Path):
+    overrides = ("train.epochs=1", "train.iters_per_epoch=2", "model.pretrained=false", "loss.ps_start_epoch=0",
+                 "input.height=64", "input.width=32", "labels.oracle=true")
+    trainer = Trainer.create(tiny_config(world, "drfm-demo", *overrides), tmp_path / "oracle", progress=False)
+    (record,) = trainer.fit()
+    pids = trainer.views.pids
+    _, expected = np.unique(pids, return_inverse=True)
+    assert np.array_equal(trainer.pseudo.labels, expected)
+    assert record["oracle"] and record["num_clusters"] == len(np.unique(pids))
+    assert record["num_ambiguous"] == 0 and record["label_quality"]["f1"] == 1.0
+    assert "ps" not in record["losses"], "L_ps has no ambiguous LR image to sharpen"

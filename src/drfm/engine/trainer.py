@@ -154,7 +154,13 @@ class Trainer:
         labels = np.full(len(origin), -1, dtype=np.int64)
         stats: dict = {}
         timings: dict = {}
-        if lab["mode"] == "cpg":
+        if lab["oracle"]:
+            if (self.views.pids < 0).any():
+                raise DrfmError(f"{self.splits.root}: labels.oracle needs ground-truth ids for every training image")
+            labels = relabel_contiguous(torch.as_tensor(self.views.pids)).numpy()
+            num_clusters = int(labels.max()) + 1
+            stats.update(oracle=True)
+        elif lab["mode"] == "cpg":
             hr_labels = relabel_contiguous(torch.as_tensor(
                 cluster_features(hr[hr_idx], timings=timings, **cluster_args)))
             cpg = cross_resolution_pseudo_labels(hr_labels, hr[hr_idx], lr[hr_idx], lr[lr_idx], hr[lr_idx],
