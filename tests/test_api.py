@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,19 +18,6 @@ from drfm.data import transforms
 from drfm.engine import inference
 from drfm.errors import DrfmError
 from drfm.models.dual_model import DualResolutionModel
-from fixtures_runs import make_run, make_world
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("api")
-    world = make_world(root)
-    return world, make_run(root, world)
-
-
-@pytest.fixture(scope="module")
-def model(tiny) -> ReIDModel:
-    return drfm.load(tiny[1], device="cpu")
 
 
 def test_embed_gives_the_evaluation_features_lr_by_sr_hr_by_downsampling(tiny, model):

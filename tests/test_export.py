@@ -13,22 +13,9 @@ from drfm.cli import main
 from drfm.errors import DrfmError
 from drfm.export import export_model
 from drfm.models.dual_model import DualResolutionModel
-from fixtures_runs import make_run, make_world
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("export")
-    world = make_world(root)
-    return world, make_run(root, world)
-
-
-@pytest.fixture(scope="module")
-def model(tiny) -> ReIDModel:
-    return drfm.load(tiny[1], device="cpu")
 
 
 def onnx_features(path: Path, **inputs: torch.Tensor) -> np.ndarray:

@@ -10,26 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import drfm
 from drfm.cli import main
 from drfm.errors import DrfmError
 from drfm.evaluation.features_file import save_features
 from drfm.evaluation.visualize import (COLOURS, CORRECT, INCORRECT, UNKNOWN, RankedList, match_marks, rank_gallery,
                                        render_html, render_png)
 from drfm.search import build_index, file_identities, gallery_files, search
-from fixtures_runs import make_run, make_world
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("search")
-    world = make_world(root)
-    return world, make_run(root, world)
-
-
-@pytest.fixture(scope="module")
-def model(tiny):
-    return drfm.load(tiny[1], device="cpu")
 
 
 def copy_gallery(world: Path, dest: Path, count: int = 6) -> list[Path]:
