@@ -109,3 +109,50 @@ def write_cuhk03_torchreid(root: Path, pairs=(3, 2), test=((1, 2), (2, 1))) -> P
         split = {"train": [], "query": query, "gallery": query}
         (root / f"splits_classic_{variant}.json").write_text(json.dumps([split]))
     return root
+
+
+# Person crops as redistributed in PETA (3DPeS, i-LIDS, TownCentre): one flat folder per dataset,
+# person id first in every name, PETA's attribute file Label.txt beside the images.
+
+PETA_PEOPLE = {1: 4, 2: 2, 3: 1, 5: 5, 7: 3, 9: 2}  # pid -> images: odd and even counts, one single
+PETA_IMAGES = sum(PETA_PEOPLE.values())
+
+
+def _write_peta_extras(root: Path) -> None:
+    """PETA's Label.txt and an unrelated non-image file, both to be ignored by the readers."""
+    (root / "Label.txt").write_text("".join(f"{pid} upperBodyBlue lowerBodyBlack\n" for pid in PETA_PEOPLE))
+    (root / "Thumbs.db").write_bytes(b"not an image")
+
+
+def write_threedpes(root: Path, people: dict[int, int] = PETA_PEOPLE, b_images=((2, 11), (5, 13))) -> Path:
+    """3DPeS layout: PID_SEQ_FRAME_N_RGB.bmp, `people[pid]` images per person, of which the ones in
+    `b_images` ((pid, seq): one image each, counted in people[pid]) are PID_B_SEQ_FRAME_N_RGB.bmp.
+    Returns root."""
+    b_by_pid = dict(b_images)
+    for pid, count in people.items():
+        for k in range(count):
+            if k == 0 and pid in b_by_pid:
+                write_image(root / f"{pid}_B_{b_by_pid[pid]}_FRAME_{100 + k}_RGB.bmp")
+            else:
+                write_image(root / f"{pid}_{10 + k % 3}_FRAME_{100 + k}_RGB.bmp")
+    _write_peta_extras(root)
+    return root
+
+
+def write_ilids(root: Path, people: dict[int, int] = PETA_PEOPLE) -> Path:
+    """i-LIDS layout: PPPP_NNN.jpg, `people[pid]` images per person (NNN from 001). Returns root."""
+    for pid, count in people.items():
+        for k in range(1, count + 1):
+            write_image(root / f"{pid:04d}_{k:03d}.jpg")
+    _write_peta_extras(root)
+    return root
+
+
+def write_towncentre(root: Path, people: dict[int, int] = PETA_PEOPLE) -> Path:
+    """TownCentre layout: PID_FRAME.jpg, `people[pid]` consecutive track frames (every 9th) per
+    person. Returns root."""
+    for pid, count in people.items():
+        for k in range(count):
+            write_image(root / f"{pid}_{50 * pid + 9 * k}.jpg")
+    _write_peta_extras(root)
+    return root

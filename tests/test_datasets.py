@@ -7,16 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from drfm.data.records import DatasetSplits
+from drfm.cli import main
+from drfm.data.records import UNKNOWN_CAMID, DatasetSplits, ImageRecord, seeded_half_split, seeded_person_half
 from drfm.data.registry import dataset_names, read_dataset
 from drfm.errors import DrfmError
 from fixtures_layouts import (
+    PETA_IMAGES,
+    PETA_PEOPLE,
     write_caviar,
     write_cuhk03_openreid,
     write_cuhk03_torchreid,
+    write_ilids,
     write_image,
     write_market,
     write_prid,
+    write_threedpes,
+    write_towncentre,
     write_viper,
 )
 
@@ -36,7 +42,9 @@ def names(records) -> set[str]:
 
 
 def test_every_reader_is_registered():
-    assert {"market1501", "cuhk03", "caviar", "viper", "prid2011", "folder", "mlr"} <= set(dataset_names())
+    assert {
+        "market1501", "cuhk03", "caviar", "viper", "prid2011", "folder", "mlr", "threedpes", "ilids", "towncentre"
+    } <= set(dataset_names())
 
 
 def test_unknown_dataset_name(tmp_path):
@@ -234,6 +242,75 @@ def test_prid2011_bad_name_is_named(tmp_path):
         read_dataset("prid2011", tmp_path)
 
 
+# 3DPeS, i-LIDS, TownCentre (PETA crops): no LR camera, seeded half of the people, per-person query half
+
+PETA = {
+    # name: (writer, camid of every image, a file name in the folder that must not parse)
+    "threedpes": (write_threedpes, UNKNOWN_CAMID, "12_FRAME_3_RGB.bmp"),
+    "ilids": (write_ilids, UNKNOWN_CAMID, "0001_01.jpg"),
+    "towncentre": (write_towncentre, 0, "7-100.jpg"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PETA))
+def test_peta_person_half_protocol(tmp_path, name):
+    writer, camid, _ = PETA[name]
+    splits = read_dataset(name, writer(tmp_path), seed=0)
+    everything = splits.train + splits.query + splits.gallery
+    assert len(everything) == PETA_IMAGES == len({r.path for r in everything})
+    assert ids(everything) == set(PETA_PEOPLE) and cams(everything) == {camid}
+    assert splits.lr_cameras == () and splits.low_resolution_mask(everything).sum() == 0
+    assert not any(r.path.name in ("Label.txt", "Thumbs.db") for r in everything)
+    train_ids, test_ids = seeded_half_split(PETA_PEOPLE, 0)
+    assert ids(splits.train) == train_ids and len(train_ids) == 3
+    assert len(splits.train) == sum(PETA_PEOPLE[p] for p in train_ids)
+    assert ids(splits.query + splits.gallery) == test_ids
+    for pid in test_ids:  # floor(n/2) queries, ceil(n/2) >= 1 gallery images per test person
+        n = PETA_PEOPLE[pid]
+        assert sum(r.pid == pid for r in splits.query) == n // 2
+        assert sum(r.pid == pid for r in splits.gallery) == n - n // 2
+    assert ids(splits.query) <= ids(splits.gallery)
+    assert read_dataset(name, tmp_path, seed=0) == splits
+
+
+@pytest.mark.parametrize("name", sorted(PETA))
+def test_peta_seed_changes_split_and_bad_names(tmp_path, name):
+    writer, _, bad = PETA[name]
+    root = writer(tmp_path / "data")
+    trains = {frozenset(ids(read_dataset(name, root, seed=s).train)) for s in range(8)}
+    assert len(trains) > 1
+    with pytest.raises(DrfmError, match="seed -1: must be a non-negative integer"):
+        read_dataset(name, root, seed=-1)
+    write_image(root / bad)
+    with pytest.raises(DrfmError) as error:
+        read_dataset(name, root)
+    assert str(error.value).startswith(str(root / bad)) and "\n" not in str(error.value)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "Label.txt").write_text("1 upperBodyBlue\n")
+    with pytest.raises(DrfmError, match=f"{empty}: no .* images"):
+        read_dataset(name, empty)
+
+
+def test_threedpes_b_files_are_the_same_person(tmp_path):
+    splits = read_dataset("threedpes", write_threedpes(tmp_path))
+    everything = splits.train + splits.query + splits.gallery
+    b_files = {r.path.name: r.pid for r in everything if "_B_" in r.path.name}
+    assert b_files == {"2_B_11_FRAME_100_RGB.bmp": 2, "5_B_13_FRAME_100_RGB.bmp": 5}
+    assert sum(r.pid == 2 for r in everything) == PETA_PEOPLE[2] and len(ids(everything)) == len(PETA_PEOPLE)
+
+
+def test_seeded_person_half_depends_on_seed_pid_and_files_only(tmp_path):
+    records = [ImageRecord(tmp_path / f"{pid}_{k}.jpg", pid, -1) for pid in (0, 4, 9) for k in range(pid + 1)]
+    picked = seeded_person_half(records, seed=3)
+    assert seeded_person_half(records[::-1], seed=3) == picked
+    assert seeded_person_half([r for r in records if r.pid == 9], seed=3) == {p for p in picked if p.name[0] == "9"}
+    assert [sum(p.name.startswith(f"{pid}_") for p in picked) for pid in (0, 4, 9)] == [0, 2, 5]
+    assert any(seeded_person_half(records, seed=s) != picked for s in range(4, 10))
+    with pytest.raises(DrfmError, match="x.jpg: person id unknown"):
+        seeded_person_half([ImageRecord(tmp_path / "x.jpg", -1, -1)], seed=0)
+
+
 # folder
 
 
@@ -270,6 +347,34 @@ def test_folder_empty_and_unreadable(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"garbage")
     with pytest.raises(DrfmError, match="broken.jpg"):
         read_dataset("folder", tmp_path)
+
+
+def test_datasets_command_shows_lr_images_and_threshold(tmp_path, capsys):
+    write_image(tmp_path / "small.png", size=(8, 16))
+    write_image(tmp_path / "big.png", size=(32, 100))
+    assert main(["datasets", "--dataset", "folder", "--root", str(tmp_path)]) == 0
+    assert "folder LR       images      1 of 2 (height < 64 px)" in capsys.readouterr().out
+    assert main(["datasets", "--dataset", "folder", "--root", str(tmp_path), "--lr-height-threshold", "101"]) == 0
+    assert "folder LR       images      2 of 2 (height < 101 px)" in capsys.readouterr().out
+    assert main(["datasets", "--dataset", "folder", "--root", str(tmp_path), "--lr-height-threshold", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--lr-height-threshold" in err and "must be at least 1" in err
+    with pytest.raises(DrfmError, match="lr_height_threshold 0: must be a positive number of pixels"):
+        read_dataset("folder", tmp_path, lr_height_threshold=0)
+
+
+def test_datasets_command_bad_seed_is_one_line(tmp_path, capsys):
+    write_viper(tmp_path, people=4)
+    assert main(["datasets", "--dataset", "viper", "--root", str(tmp_path), "--seed", "-1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert captured.err.startswith("drfm: error: datasets: argument --seed: must be at least 0, got -1")
+    with pytest.raises(DrfmError, match="seed -1: must be a non-negative integer"):
+        read_dataset("viper", tmp_path, seed=-1)
+    assert main(["datasets", "--dataset", "viper", "--root", str(tmp_path), "--lr-height-threshold", "50"]) == 2
+    assert "takes no option lr_height_threshold" in capsys.readouterr().err
+    assert main(["datasets", "--dataset", "viper", "--root", str(tmp_path)]) == 0
+    assert "viper LR       images      0 of 8 (no LR camera" in capsys.readouterr().out
 
 
 # mlr (reading a built folder; building is tested in test_mlr.py)
@@ -325,7 +430,7 @@ def test_mlr_reader_errors(tmp_path):
 def _shared(name: str) -> Path:
     path = SHARED_DATASETS / name
     if not path.is_dir():
-        pytest.skip(f"{path} not present")
+        pytest.skip(f"{path} not present: the real datasets beside the repository are not on this machine")
     return path
 
 
@@ -345,3 +450,42 @@ def test_real_prid2011_counts():
     assert len(splits.query) == 100 and len(ids(splits.query)) == 100
     assert len(splits.gallery) == 649 and len(ids(splits.gallery)) == 649
     assert ids(splits.query) < ids(splits.gallery)
+
+
+# Counts of the PETA crops (seed 0). The README's 192 (3DPeS) and 119 (i-LIDS) people are what the
+# other counting gives: see the readers' docstrings.
+
+
+def test_real_threedpes_counts():
+    splits = read_dataset("threedpes", _shared("3DPeS"), seed=0)
+    everything = splits.train + splits.query + splits.gallery
+    assert len(everything) == 1012 and len(ids(everything)) == 193 and cams(everything) == {-1}
+    b_files = [r for r in everything if "_B_" in r.path.name]
+    assert len(b_files) == 6 and ids(b_files) <= ids(r for r in everything if "_B_" not in r.path.name)
+    assert len({(r.pid, "_B_" in r.path.name) for r in everything}) == 199  # _B_ as other people
+    per_person = [sum(r.pid == pid for r in everything) for pid in ids(everything)]
+    assert min(per_person) == 1 and max(per_person) == 26
+    assert len(ids(splits.train)) == 96 and len(splits.train) == 543
+    assert len(ids(splits.gallery)) == 97 and len(splits.gallery) == 243
+    assert len(ids(splits.query)) == 97 and len(splits.query) == 226
+    assert not ids(splits.train) & ids(splits.gallery)
+
+
+def test_real_ilids_counts():
+    splits = read_dataset("ilids", _shared("i-LIDS"), seed=0)
+    everything = splits.train + splits.query + splits.gallery
+    assert len(everything) == 477 and len(ids(everything)) == 120 and cams(everything) == {-1}
+    per_person = {pid: sum(r.pid == pid for r in everything) for pid in ids(everything)}
+    assert [pid for pid, n in per_person.items() if n == 1] == [120] and max(per_person.values()) == 8
+    assert len(ids(splits.train)) == 60 and len(splits.train) == 253
+    assert len(ids(splits.gallery)) == 60 and len(splits.gallery) == 127
+    assert len(ids(splits.query)) == 59 and len(splits.query) == 97
+
+
+def test_real_towncentre_counts():
+    splits = read_dataset("towncentre", _shared("TownCentre"), seed=0)
+    everything = splits.train + splits.query + splits.gallery
+    assert len(everything) == 6967 and len(ids(everything)) == 222 and cams(everything) == {0}
+    assert len(ids(splits.train)) == 111 and len(splits.train) == 3499
+    assert len(ids(splits.gallery)) == 111 and len(splits.gallery) == 1763
+    assert len(ids(splits.query)) == 107 and len(splits.query) == 1705

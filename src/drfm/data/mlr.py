@@ -3,30 +3,48 @@
 MLR-VIPeR, MLR-CUHK03 and MLR-Market-1501 (SPEC "Datasets and protocols") keep every camera as it
 is except one, the LR camera, whose images are each down-sampled by a factor r drawn from {2, 3, 4}.
 The output folder OUT holds `images/<split>/<source folder>/<pid>_c<camid>_<source stem>.png` and
-`manifest.json` (format "drfm-mlr/1", read back by the `mlr` dataset reader) recording, per image,
-its source file, split, re-indexed pid, camid, r, interpolation, resolution and size, so that a
-published number can be rebuilt exactly.
+`manifest.json` (format "drfm-mlr/1", read back by the `mlr` dataset reader) recording the LR rule
+(`lr_rule`), the seed and, per image, its source file, split, re-indexed pid, camid, r,
+interpolation, resolution and size, so that a published number can be rebuilt exactly.
 
 Protocol: train = every image of the reader's training people; the test people are those of the
 reader's query and gallery; query = their LR images, gallery = their HR images. Queries whose
 person has no gallery image cannot be scored and are left out (MLR-Market-1501 and MLR-CUHK03 have
 none; PRID 2011 with camera 1 as LR camera would); Market-1501's distractors (pid 0) are dropped.
 Pids are re-indexed 0..P-1 within train and within test (sorted by the reader's pid); -1 (unknown)
-stays -1; camids are the reader's (0-based).
+stays -1; camids are the reader's (0-based, -1 unknown).
 
-Which images are LR:
-- datasets without a real LR camera: the images of `lr_camera`, default `DEFAULT_LR_CAMERA[dataset]`
-  (else camera 1, the second camera). Each is down-sampled by r = `scale_factors[k]`, k drawn by
-  `numpy.random.default_rng([seed, stable_hash(source path relative to the root)])`, so r depends
-  only on the seed and the file, not on order. Down-sampling is PIL
-  `resize((max(1, round(w / r)), max(1, round(h / r))), Image.BICUBIC, reducing_gap=None)` (Python's
-  round: halves go to the even number); PIL widens the bicubic kernel by the reduction factor, so
-  it is antialiased (1-pixel black/white stripes become mid grey, not aliased stripes).
-- datasets with real LR cameras (CAVIAR4REID): nothing is down-sampled; those cameras are LR.
-- a user's `folder` (or any data with unknown cameras) when no `lr_camera` is given: an image is LR
-  when its height is below `lr_height_threshold` pixels; nothing is down-sampled.
+Which images are LR (`lr_rule` in the manifest):
+- "downsample", datasets with several cameras and no real LR camera: the images of `lr_camera`,
+  default `DEFAULT_LR_CAMERA[dataset]` (else camera 1, the second camera).
+- "per-person-half", datasets without camera ids or with a single camera (3DPeS, i-LIDS,
+  TownCentre: any reader but `folder` with an unknown camid or one camera) when neither
+  `lr_camera` nor `lr_height_threshold` is given: `records.seeded_person_half`, i.e. per person
+  (train and test alike) floor(n / 2) of its n images, picked by a permutation seeded by
+  [seed, pid]. Odd counts round the LR half down, so a one-image person stays HR only and every
+  query has a gallery image of its person. The test people's LR half is the reader's own query
+  set. The people's train/test split is the reader's (a seeded half split). Needs person ids.
+- "native", datasets with real LR cameras (CAVIAR4REID): nothing is down-sampled; those cameras
+  are LR.
+- "height", a user's `folder` (or a camera-less dataset with `lr_height_threshold` given): an
+  image is LR when its height is below `lr_height_threshold` pixels (default 64); nothing is
+  down-sampled.
+Under "downsample" and "per-person-half" each LR image is down-sampled by r = `scale_factors[k]`,
+k drawn by `numpy.random.default_rng([seed, stable_hash(source path relative to the root)])`, so
+r depends only on the seed and the file, not on order. Down-sampling is PIL
+`resize((max(1, round(w / r)), max(1, round(h / r))), Image.BICUBIC, reducing_gap=None)` (Python's
+round: halves go to the even number); PIL widens the bicubic kernel by the reduction factor, so
+it is antialiased (1-pixel black/white stripes become mid grey, not aliased stripes).
 Every output is PNG (lossless, no timestamp), so two builds with the same inputs and seed are
 byte-identical; the manifest has no timestamp and no path of OUT.
+
+OUT is written atomically (`drfm.utils.io.atomic_path`: built in a hidden temporary folder
+`.OUT.XXXXXXXX.tmp` beside OUT, then renamed). An existing OUT is replaced only when it is empty
+or holds exactly an earlier build: manifest.json and files its manifest lists, nothing else (no
+other file, folder or link); otherwise the build refuses before doing anything and deletes
+nothing. Temporary folders of OUT left by an interrupted build (names `.OUT.XXXXXXXX.tmp`, eight
+characters of [a-z0-9_], as `tempfile.mkdtemp` makes them; nothing else) are removed when the next
+build of OUT starts, and reported.
 """
 
 from __future__ import annotations
@@ -34,19 +52,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 from collections import Counter
 from pathlib import Path, PurePosixPath
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 import drfm
-from drfm.data.datasets.folder import image_height
+from drfm.data.datasets.folder import DEFAULT_LR_HEIGHT_THRESHOLD, image_height
 from drfm.data.datasets.mlr import MANIFEST_FORMAT, MANIFEST_NAME, load_manifest
 from drfm.data.image_io import load_image
-from drfm.data.records import UNKNOWN_CAMID, UNKNOWN_PID, DatasetSplits, ImageRecord
+from drfm.data.records import UNKNOWN_CAMID, UNKNOWN_PID, DatasetSplits, ImageRecord, seeded_person_half
 from drfm.data.registry import read_dataset
 from drfm.errors import DrfmError
 from drfm.utils.io import atomic_path
@@ -60,6 +80,11 @@ DEFAULT_LR_CAMERA = {"viper": 1, "cuhk03": 1, "prid2011": 0, "market1501": 0}
 FALLBACK_LR_CAMERA = 1
 DISTRACTOR_PIDS = {"market1501": frozenset({0})}
 SPLITS = ("train", "query", "gallery")
+# lr_rule values (module docstring); the first two down-sample their LR images.
+DOWNSAMPLE, PER_PERSON_HALF, NATIVE, HEIGHT = "downsample", "per-person-half", "native", "height"
+DOWNSAMPLING_RULES = (DOWNSAMPLE, PER_PERSON_HALF)
+# tempfile.mkdtemp's random part: 8 characters of [a-z0-9_] (atomic_path's `.OUT.XXXXXXXX.tmp`).
+TEMP_RANDOM_PART = r"[a-z0-9_]{8}"
 
 
 def stable_hash(text: str) -> int:
@@ -89,50 +114,119 @@ def _relative_source(record: ImageRecord, root: Path) -> str:
 
 
 def _check_paths(root: Path, out: Path) -> None:
-    """DrfmError if OUT is inside the source, holds the source, or is an existing folder of other data."""
+    """DrfmError if OUT is inside the source or holds the source."""
     root_abs, out_abs = root.resolve(), out.resolve()
     if out_abs == root_abs or root_abs in out_abs.parents:
         raise DrfmError(f"{out}: output folder is inside the source dataset folder {root}")
     if out_abs in root_abs.parents:
         raise DrfmError(f"{out}: output folder contains the source dataset folder {root}")
-    if out.exists() and not out.is_dir():
+
+
+def _foreign_paths(out: Path, expected: set[str]) -> list[str]:
+    """OUT-relative POSIX paths under `out` that are not in `expected` (files) or above one of them
+    (folders), sorted; every symbolic link counts as foreign. A foreign folder is listed, not entered."""
+    folders = {str(parent) for path in expected for parent in PurePosixPath(path).parents} - {"."}
+    foreign = []
+    for current, subfolders, files in os.walk(out):
+        base = PurePosixPath(Path(current).relative_to(out).as_posix())
+        for name in list(subfolders):
+            relative = str(base / name)
+            if (Path(current) / name).is_symlink() or relative not in folders:
+                foreign.append(relative + "/")
+                subfolders.remove(name)
+        for name in files:
+            relative = str(base / name)
+            if (Path(current) / name).is_symlink() or relative not in expected:
+                foreign.append(relative)
+    return sorted(foreign)
+
+
+def _existing_build(out: Path) -> bool:
+    """Whether `out` holds an earlier build to replace: False when it does not exist or is an empty
+    folder, True when it holds exactly an earlier build (manifest.json and files its entries list,
+    nothing else). DrfmError (one line naming OUT) when it is a link or a file, or holds anything
+    else: a user's files are never replaced."""
+    if out.is_symlink():
+        raise DrfmError(f"{out}: output folder is a symbolic link; give the real folder or a new path")
+    if not out.exists():
+        return False
+    if not out.is_dir():
         raise DrfmError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            load_manifest(out)
-        except DrfmError:
-            raise DrfmError(f"{out}: exists and is not an MLR build; refusing to replace it") from None
+    if not any(out.iterdir()):
+        return False
+    try:
+        manifest = load_manifest(out)
+    except DrfmError:
+        raise DrfmError(
+            f"{out}: exists, is not empty and holds no MLR build (no valid manifest.json); "
+            "refusing to replace it: choose a new --out or empty it"
+        ) from None
+    expected = {MANIFEST_NAME} | {
+        str(PurePosixPath(e["path"])) for e in manifest["entries"] if isinstance(e, dict) and isinstance(e.get("path"), str)
+    }
+    foreign = _foreign_paths(out, expected)
+    if foreign:
+        raise DrfmError(
+            f"{out}: holds {len(foreign)} file(s) or folder(s) its MLR build did not write (first: {foreign[0]}); "
+            "refusing to replace it: move them away or choose a new --out"
+        )
+    return True
 
 
-def _check_options(seed: int, scale_factors: Sequence[int], lr_height_threshold: int) -> tuple[int, ...]:
+def _stale_temp_folders(out: Path) -> list[Path]:
+    """Hidden temporary folders of OUT beside it (`.OUT.XXXXXXXX.tmp`, as atomic_path names them),
+    sorted; links and files of that name are not listed."""
+    pattern = re.compile(rf"^\.{re.escape(out.name)}\.{TEMP_RANDOM_PART}\.tmp$")
+    if not out.parent.is_dir():
+        return []
+    return sorted(p for p in out.parent.iterdir() if pattern.match(p.name) and p.is_dir() and not p.is_symlink())
+
+
+def _check_options(seed: int, scale_factors: Sequence[int], lr_height_threshold: int | None) -> tuple[int, ...]:
     """Validate the numeric options; return the sorted distinct scale factors."""
-    if not isinstance(seed, int) or seed < 0:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise DrfmError(f"--seed {seed}: must be a non-negative integer")
     factors = tuple(sorted(set(scale_factors)))
     if not factors or not all(isinstance(r, int) and r >= 2 for r in factors):
         raise DrfmError(f"scale_factors {tuple(scale_factors)}: need one or more integers >= 2")
-    if lr_height_threshold < 1:
+    if lr_height_threshold is not None and (not isinstance(lr_height_threshold, int) or lr_height_threshold < 1):
         raise DrfmError(f"--lr-height-threshold {lr_height_threshold}: must be a positive number of pixels")
     return factors
 
 
-def _lr_rule(dataset: str, splits: DatasetSplits, lr_camera: int | None) -> tuple[str, tuple[int, ...]]:
-    """("downsample" | "native" | "height", LR cameras) for this dataset and option."""
+def _lr_rule(
+    dataset: str, splits: DatasetSplits, lr_camera: int | None, lr_height_threshold: int | None
+) -> tuple[str, tuple[int, ...]]:
+    """(lr_rule, LR cameras) for this dataset and options (module docstring); DrfmError naming the
+    option that does not fit the dataset."""
     records = splits.train + splits.query + splits.gallery
     cameras = sorted({r.camid for r in records})
+    camera_less = UNKNOWN_CAMID in cameras or len(cameras) == 1
+    threshold = f"--lr-height-threshold {lr_height_threshold}"
     if splits.lr_cameras:
         if lr_camera is not None:
             raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' already has real LR cameras {splits.lr_cameras}")
-        return "native", tuple(splits.lr_cameras)
-    if lr_camera is None and (dataset == "folder" or UNKNOWN_CAMID in cameras):
-        return "height", ()
-    if UNKNOWN_CAMID in cameras:
-        raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' has images of unknown camera; omit it to decide by height")
+        if lr_height_threshold is not None:
+            raise DrfmError(f"{threshold}: '{dataset}' has real LR cameras {splits.lr_cameras}; omit it")
+        return NATIVE, tuple(splits.lr_cameras)
+    if lr_camera is not None and lr_height_threshold is not None:
+        raise DrfmError(f"{threshold}: give either --lr-camera or --lr-height-threshold, not both")
+    if lr_camera is None:
+        if dataset == "folder" or (camera_less and lr_height_threshold is not None):
+            return HEIGHT, ()
+        if lr_height_threshold is not None:
+            raise DrfmError(f"{threshold}: '{dataset}' has cameras {cameras}; its LR images are one camera's (--lr-camera)")
+        if camera_less:
+            return PER_PERSON_HALF, ()
+    elif UNKNOWN_CAMID in cameras:
+        raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' has images of unknown camera; omit it")
+    elif len(cameras) == 1:
+        raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' has a single camera; omit it (per-person half)")
     camera = DEFAULT_LR_CAMERA.get(dataset, FALLBACK_LR_CAMERA) if lr_camera is None else lr_camera
     if camera not in cameras:
         known = ", ".join(str(c) for c in cameras)
         raise DrfmError(f"--lr-camera {camera}: dataset '{dataset}' has no such camera (cameras: {known})")
-    return "downsample", (camera,)
+    return DOWNSAMPLE, (camera,)
 
 
 def _reindex(records: list[ImageRecord]) -> dict[int, int]:
@@ -176,6 +270,18 @@ def _counts(entries: list[dict]) -> dict:
     }
 
 
+def _lr_images(
+    mode: str, records: list[ImageRecord], lr_cameras: tuple[int, ...], seed: int, threshold: int
+) -> dict[ImageRecord, bool]:
+    """Whether each record is LR under rule `mode` (module docstring)."""
+    if mode == HEIGHT:
+        return {r: image_height(r.path) < threshold for r in records}
+    if mode == PER_PERSON_HALF:
+        picked = seeded_person_half(records, seed)
+        return {r: r.path in picked for r in records}
+    return {r: r.camid in lr_cameras for r in records}
+
+
 def build_mlr(
     dataset: str,
     root: str | os.PathLike,
@@ -183,32 +289,37 @@ def build_mlr(
     lr_camera: int | None = None,
     seed: int = 0,
     scale_factors: Sequence[int] = DEFAULT_SCALE_FACTORS,
-    lr_height_threshold: int = 64,
+    lr_height_threshold: int | None = None,
     progress: bool = True,
+    report: Callable[[str], None] | None = None,
 ) -> dict:
     """Build the cross-resolution dataset of `dataset` at `root` into the folder `out`; return its manifest.
 
-    `seed` seeds both the reader's random train/test split and each image's factor r. `out` is
-    written atomically: it appears complete or not at all (an existing earlier build is replaced).
-    Raises DrfmError for a bad option, an `out` inside the source, or an unreadable source image.
+    `seed` seeds the reader's random train/test split, the per-person LR half and each image's
+    factor r. `lr_camera` (camid) and `lr_height_threshold` (pixels; default 64 where the height
+    rule applies) choose the LR rule (module docstring). `out` is written atomically: it appears
+    complete or not at all; an existing `out` is replaced only when empty or exactly an earlier
+    build, and stale temporary folders of `out` are removed first. `report`, when given, is called
+    with one line for each such housekeeping step (a stale folder removed, an earlier build replaced).
+    Raises DrfmError for a bad option, an `out` inside the source or holding other files, or an
+    unreadable source image.
     """
-    root, out = Path(root), Path(out)
+    root, out = Path(root), Path(os.path.abspath(out))
     factors = _check_options(seed, scale_factors, lr_height_threshold)
     if dataset == "mlr":
         raise DrfmError(f"{root}: dataset 'mlr' is already a built dataset; build from the original release")
     _check_paths(root, out)
-    options = {"lr_height_threshold": lr_height_threshold} if dataset == "folder" else {}
+    _existing_build(out)
+    threshold = DEFAULT_LR_HEIGHT_THRESHOLD if lr_height_threshold is None else lr_height_threshold
+    options = {"lr_height_threshold": threshold} if dataset == "folder" else {}
     splits = read_dataset(dataset, root, seed=seed, **options)
-    mode, lr_cameras = _lr_rule(dataset, splits, lr_camera)
-    records = dict.fromkeys(splits.train + splits.query + splits.gallery)
-    if mode == "height":
-        is_lr = {r: image_height(r.path) < lr_height_threshold for r in records}
-    else:
-        is_lr = {r: r.camid in lr_cameras for r in records}
+    mode, lr_cameras = _lr_rule(dataset, splits, lr_camera, lr_height_threshold)
+    records = list(dict.fromkeys(splits.train + splits.query + splits.gallery))
+    is_lr = _lr_images(mode, records, lr_cameras, seed, threshold)
     entries = []
     for split, record, pid in _plan(dataset, splits, is_lr):
         source = _relative_source(record, root)
-        r = draw_scale_factor(seed, source, factors) if mode == "downsample" and is_lr[record] else 1
+        r = draw_scale_factor(seed, source, factors) if mode in DOWNSAMPLING_RULES and is_lr[record] else 1
         entries.append(
             {
                 "source": source,
@@ -226,6 +337,10 @@ def build_mlr(
     for entry in entries:
         if clashes[entry["path"]] > 1:
             raise DrfmError(f"{root / entry['source']}: another source file has the same name stem in its folder")
+    for stale in _stale_temp_folders(out):
+        shutil.rmtree(stale)
+        if report is not None:
+            report(f"Removed {stale}, a temporary folder left by an interrupted build of {out}.")
     with atomic_path(out) as tmp:
         for entry in tqdm(entries, desc=f"MLR {dataset}", unit="img", disable=not progress):
             image = load_image(root / entry["source"])
@@ -241,14 +356,18 @@ def build_mlr(
             "source_root": str(root.resolve()),
             "seed": seed,
             "tool_version": drfm.__version__,
+            "lr_rule": mode,
             "lr_cameras": list(lr_cameras),
-            "scale_factors": list(factors) if mode == "downsample" else [],
-            "interpolation": INTERPOLATION if mode == "downsample" else None,
-            "lr_height_threshold": lr_height_threshold if mode == "height" else None,
+            "scale_factors": list(factors) if mode in DOWNSAMPLING_RULES else [],
+            "interpolation": INTERPOLATION if mode in DOWNSAMPLING_RULES else None,
+            "lr_height_threshold": threshold if mode == HEIGHT else None,
             "counts": _counts(entries),
             "entries": entries,
         }
         (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        replaced = _existing_build(out)  # again: files may have appeared in OUT during the build
+    if replaced and report is not None:
+        report(f"Replaced the earlier MLR build in {out}.")
     return manifest
 
 
@@ -257,13 +376,17 @@ def summary(manifest: dict) -> str:
     counts = manifest["counts"]
     parts = [f"{split} {counts[split]['images']} images / {counts[split]['ids']} ids" for split in SPLITS]
     histogram = Counter(e["r"] for e in manifest["entries"])
-    if manifest["lr_height_threshold"] is not None:
+    if manifest["lr_rule"] == HEIGHT:
         rule = f"LR = height < {manifest['lr_height_threshold']} px"
+    elif manifest["lr_rule"] == PER_PERSON_HALF:
+        sizes = Counter((e["split"] == "train", e["pid"]) for e in manifest["entries"])
+        single = sum(n == 1 for n in sizes.values())
+        rule = f"LR = a seeded half of each person's images (floor(n/2) of n; one-image people, HR only: {single})"
     else:
         rule = f"LR camera(s) {', '.join(str(c) for c in manifest['lr_cameras'])}"
     lr_images = sum(e["resolution"] == "LR" for e in manifest["entries"])
     r_text = ", ".join(f"r={r}: {n}" for r, n in sorted(histogram.items()))
     return (
-        f"MLR {manifest['dataset']} (seed {manifest['seed']}): {'; '.join(parts)}. "
+        f"MLR {manifest['dataset']} (seed {manifest['seed']}, rule {manifest['lr_rule']}): {'; '.join(parts)}. "
         f"{rule} ({lr_images} LR images); down-sampling factors {r_text}."
     )

@@ -10,7 +10,8 @@ pid -1 (unknown); query and gallery are empty. Camera ids:
 3. otherwise every camid is -1 (unknown).
 Low resolution is decided by pixel height: `meta["lr_paths"]` is the sorted list of the paths of
 images whose height (pixels, read from the file header without decoding) is below
-`lr_height_threshold` (default 64), and `meta["lr_height_threshold"]` records the threshold.
+`lr_height_threshold` (default 64, a positive integer), and `meta["lr_height_threshold"]` records
+the threshold (`drfm datasets --dataset folder` prints how many images are LR by it).
 `lr_cameras=()`: resolution is not tied to a camera here.
 """
 
@@ -26,6 +27,7 @@ from drfm.data.records import UNKNOWN_CAMID, UNKNOWN_PID, DatasetSplits, ImageRe
 from drfm.data.registry import register_dataset
 from drfm.errors import DrfmError
 
+DEFAULT_LR_HEIGHT_THRESHOLD = 64  # pixels
 CAMERA_TOKEN = re.compile(r"(?:^|[_-])c(?:am)?(\d+)", re.IGNORECASE)
 
 
@@ -53,8 +55,13 @@ def _camera_ids(root: Path, paths: list[Path]) -> list[int]:
 
 
 @register_dataset("folder")
-def read_folder(root: Path, seed: int = 0, lr_height_threshold: int = 64) -> DatasetSplits:
-    """Read every image under `root` (recursively) as unlabeled training data (`seed` is unused)."""
+def read_folder(root: Path, seed: int = 0, lr_height_threshold: int = DEFAULT_LR_HEIGHT_THRESHOLD) -> DatasetSplits:
+    """Read every image under `root` (recursively) as unlabeled training data (`seed` is unused).
+
+    `lr_height_threshold` (pixels): an image lower than this is LR. DrfmError if it is below 1.
+    """
+    if isinstance(lr_height_threshold, bool) or not isinstance(lr_height_threshold, int) or lr_height_threshold < 1:
+        raise DrfmError(f"lr_height_threshold {lr_height_threshold!r}: must be a positive number of pixels")
     paths = sorted(
         p
         for p in root.rglob("*")

@@ -1,13 +1,16 @@
 """A built cross-resolution dataset (MLR-*, CAVIAR copy, user folder): `OUT/manifest.json` + `OUT/images/`.
 
 The manifest format ("drfm-mlr/1") is written by `drfm.data.mlr.build_mlr` and by the demo world:
-top-level provenance (dataset, source_root, seed, tool_version, lr_cameras, scale_factors,
-interpolation, lr_height_threshold, counts) and one entry per image with its `path` relative to
-OUT, `pid`, `camid`, `split`, down-sampling factor `r`, `resolution` ("LR" | "HR"), width, height.
+top-level provenance (dataset, source_root, seed, tool_version, lr_rule (build_mlr only),
+lr_cameras, scale_factors, interpolation, lr_height_threshold, counts) and one entry per image with
+its `path` relative to OUT, `pid`, `camid` (-1 unknown), `split`, down-sampling factor `r`,
+`resolution` ("LR" | "HR"), width, height.
 
 The reader returns splits named "mlr-<dataset>" whose records have absolute paths (OUT / entry
 path), `lr_cameras` from the manifest, and `meta` = the manifest without its entries plus
-`meta["resolution"]`: {record path: "LR" | "HR"}.
+`meta["resolution"]`: {record path: "LR" | "HR"}. Which images are LR is each entry's
+`resolution` (DatasetSplits.low_resolution_mask reads `meta["resolution"]`), so builds whose LR
+images are not one camera's (per-person half, height threshold) read back right.
 Train must not be empty; query and gallery are either both empty (a build of unlabeled data) or
 both non-empty.
 """
