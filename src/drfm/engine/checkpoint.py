@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,29 @@ from drfm.utils.io import atomic_path
 CHECKPOINT_NAME = "checkpoint.pt"
 CONFIG_NAME = "config.yaml"
 LOG_NAME = "log.jsonl"
+ENVIRONMENT_NAME = "environment.json"
+RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, LOG_NAME, ENVIRONMENT_NAME)
 FORMAT_VERSION = 1
+
+
+def is_temporary(path: Path) -> bool:
+    """True for the hidden temporary folder an atomic write of a run file leaves when killed
+    (`.checkpoint.pt.<random>.tmp`, see drfm.utils.io.atomic_path)."""
+    name = path.name
+    return name.endswith(".tmp") and any(name.startswith(f".{run_file}.") for run_file in RUN_FILES)
+
+
+def remove_stale_temporaries(run_dir: str | Path) -> list[Path]:
+    """Delete the temporaries of killed writes of run files in RUN_DIR (a killed checkpoint
+    write leaves up to the checkpoint's size); returns what was removed."""
+    run_dir = Path(run_dir)
+    stale = [p for p in run_dir.iterdir() if is_temporary(p)] if run_dir.is_dir() else []
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return stale
 
 
 def rng_state() -> dict:
@@ -60,11 +83,19 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 def read_log(run_dir: str | Path) -> list[dict]:
-    """The per-epoch records of a run (one JSON object per line)."""
+    """The per-epoch records of a run (one JSON object per line); DrfmError naming the file if
+    a line is not JSON."""
     path = Path(run_dir) / LOG_NAME
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise DrfmError(f"{path}: line {number} is not JSON") from None
+    return records
 
 
 def write_log(run_dir: str | Path, records: list[dict]) -> None:

@@ -61,6 +61,15 @@ def barrier() -> None:
         dist.barrier()
 
 
+def all_true(flag: bool) -> bool:
+    """True when `flag` is True on every process (each process must call it)."""
+    if not active():
+        return flag
+    value = torch.tensor([int(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item())
+
+
 def shard(num_items: int) -> range:
     """The item indices this process handles: rank, rank + world, rank + 2 * world, ..."""
     return range(rank(), num_items, world_size())

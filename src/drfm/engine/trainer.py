@@ -7,6 +7,7 @@ drfm.losses); this module only wires it together, logs and checkpoints.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +17,15 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from drfm.config import load_config, save_config
+from drfm.config import load_config, save_config, validate_config
 from drfm.data.records import DatasetSplits
 from drfm.data.registry import read_dataset
 from drfm.data.transforms import test_transform, train_transform
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN, DualViews, build_views
 from drfm.data.samplers import pk_batches
-from drfm.engine.checkpoint import (CONFIG_NAME, load_checkpoint, read_log, rng_state, save_checkpoint,
-                                    set_rng_state, write_log)
+from drfm.engine.checkpoint import (CHECKPOINT_NAME, CONFIG_NAME, ENVIRONMENT_NAME, LOG_NAME, is_temporary,
+                                    load_checkpoint, read_log, remove_stale_temporaries, rng_state,
+                                    save_checkpoint, set_rng_state, write_log)
 from drfm.engine import distributed
 from drfm.engine.extract import ViewDataset, extract_dual_features, fuse_features, resolve_device
 from drfm.errors import DrfmError
@@ -40,25 +42,6 @@ from drfm.utils.seeding import environment_info, seed_everything
 SPACES = ("hr", "lr", "fusion")
 
 
-def validate_config(config: dict) -> None:
-    """DrfmError for combinations the method does not define."""
-    loss, model, labels = config["loss"], config["model"], config["labels"]
-    if config["method"] not in ("drfm", "cc"):
-        raise DrfmError(f"method '{config['method']}' is not one of drfm, cc")
-    if labels["mode"] not in ("cpg", "joint", "sr", "all"):
-        raise DrfmError(f"labels.mode '{labels['mode']}' is not one of cpg, joint, sr, all")
-    if config["method"] == "cc" and labels["mode"] != "all":
-        raise DrfmError("method cc clusters every image: it needs labels.mode=all")
-    if config["method"] == "drfm" and labels["mode"] == "all":
-        raise DrfmError("labels.mode=all is the single-encoder CC baseline: use method=cc")
-    if loss["probability_sharpening"] and (model["fusion"] == "none" or labels["mode"] != "cpg"):
-        raise DrfmError("loss.probability_sharpening (L_ps) needs a fusion module and labels.mode=cpg")
-    if loss["kind"] not in ("cc", "sc"):
-        raise DrfmError(f"loss.kind '{loss['kind']}' is not one of cc, sc")
-    if config["train"]["batch_size"] < config["train"]["instances_per_id"]:
-        raise DrfmError("train.batch_size must be at least train.instances_per_id")
-
-
 @dataclass
 class PseudoLabels:
     """One epoch's labels over all training images (-1: none) and the statistics SPEC asks for."""
@@ -72,20 +55,24 @@ class PseudoLabels:
 class Trainer:
     """Train one configuration on one dataset into RUN_DIR; `fit()` runs (or resumes) to the end."""
 
-    def __init__(self, config: dict, run_dir: str | Path, progress: bool = True) -> None:
+    def __init__(self, config: dict, run_dir: str | Path, progress: bool = True, pretrained: bool = True) -> None:
+        """Build model, optimiser and schedule for `config`; `pretrained=False` skips loading the
+        backbone's pretrained weights (resume: the checkpoint holds them). Writes nothing."""
         validate_config(config)
         self.config = config
         self.run_dir = Path(run_dir)
         self.device = distributed.init_from_environment() or resolve_device(config["train"]["device"])
         self.progress = progress and distributed.is_main()
         seed_everything(config["seed"])
-        self.model = DualResolutionModel.from_config(config).to(self.device)
+        model_config = config if pretrained else {**config, "model": {**config["model"], "pretrained": False}}
+        self.model = DualResolutionModel.from_config(model_config).to(self.device)
         train_cfg = config["train"]
         self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
                                           lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"])
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones=train_cfg["lr_steps"],
                                                               gamma=train_cfg["lr_gamma"])
         self.start_epoch = 0
+        self.log: list[dict] = []
         self.splits: DatasetSplits | None = None
         self.views: DualViews | None = None
         self.memories: dict[str, InstanceMemory] = {}
@@ -94,33 +81,62 @@ class Trainer:
 
     # ----------------------------------------------------------------------------- set-up
     @classmethod
-    def create(cls, config: dict, run_dir: str | Path, progress: bool = True) -> "Trainer":
-        """A new run: RUN_DIR must not hold a checkpoint already (use resume)."""
+    def create(cls, config: dict, run_dir: str | Path, progress: bool = True,
+               needs_test_split: bool = False) -> "Trainer":
+        """A new run in RUN_DIR. Everything that can fail is checked before a file is written:
+        the configuration, RUN_DIR (it must not hold a run already: use resume), the device, the
+        backbone weights, the dataset (with a query and gallery split when `needs_test_split`,
+        e.g. for `--eval`) and the clustering settings against its size.
+
+        A RUN_DIR that holds only what a failed start left (our own files and at most the
+        untrained epoch-0 checkpoint of a run meant to train) is replaced, with a note saying so.
+        """
         run_dir = Path(run_dir)
-        if (run_dir / "checkpoint.pt").exists():
-            raise DrfmError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
+        validate_config(config)
+        failed_start = check_new_run_folder(run_dir)
         trainer = cls(config, run_dir, progress)
+        trainer.load_data(needs_test_split)
         if distributed.is_main():
+            if failed_start:
+                print(f"{run_dir}: replacing the untrained start of an earlier start that did not finish an "
+                      "epoch", file=sys.stderr)
+                remove_run_files(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             save_config(config, run_dir / CONFIG_NAME)
-            write_json_atomic(run_dir / "environment.json",
+            write_json_atomic(run_dir / ENVIRONMENT_NAME,
                               {**environment_info(), "world_size": distributed.world_size()})
-            save_checkpoint(run_dir, trainer.checkpoint_state(0))  # the untrained start, resumable too
+            save_checkpoint(run_dir, trainer.checkpoint_state(0, []))  # the untrained start, resumable too
+            write_log(run_dir, [])
         distributed.barrier()
         return trainer
 
     @classmethod
-    def resume(cls, run_dir: str | Path, progress: bool = True) -> "Trainer":
-        """Continue the run in RUN_DIR exactly where its last checkpoint left it."""
+    def resume(cls, run_dir: str | Path, progress: bool = True, needs_test_split: bool = False) -> "Trainer":
+        """Continue the run in RUN_DIR exactly where its last checkpoint left it.
+
+        The model is built without pretrained weights (the checkpoint holds every weight), so a
+        run resumes offline whatever its backbone. The per-epoch log is restored from the
+        checkpoint, so a line lost by a kill between checkpoint and log write comes back. The
+        dataset is read and checked as in `create`.
+        """
         run_dir = Path(run_dir)
         if not (run_dir / CONFIG_NAME).is_file():
             raise DrfmError(f"{run_dir}: not a run folder (no {CONFIG_NAME})")
         state = load_checkpoint(run_dir)
-        trainer = cls(load_config(str(run_dir / CONFIG_NAME)), run_dir, progress)
-        trainer.model.load_state_dict(state["model"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.scheduler.load_state_dict(state["scheduler"])
+        config = load_config(str(run_dir / CONFIG_NAME))
+        if distributed.is_main():
+            remove_stale_temporaries(run_dir)
+        trainer = cls(config, run_dir, progress, pretrained=False)
+        try:
+            trainer.model.load_state_dict(state["model"])
+            trainer.optimizer.load_state_dict(state["optimizer"])
+            trainer.scheduler.load_state_dict(state["scheduler"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise DrfmError(f"{run_dir / CHECKPOINT_NAME}: does not fit {run_dir / CONFIG_NAME} "
+                            f"({str(exc).splitlines()[0]})") from None
         trainer.start_epoch = state["epoch"]
+        trainer.log = list(state["log"] if "log" in state else read_log(run_dir))[: trainer.start_epoch]
+        trainer.load_data(needs_test_split)
         set_rng_state(state["rng"])
         return trainer
 
@@ -129,13 +145,18 @@ class Trainer:
         configured = self.config["data"]["cache_dir"]
         return Path(configured) if configured else self.run_dir.parent / "cache"
 
-    def load_data(self) -> None:
-        """Read the training split and its dual-resolution views (twins computed or read from cache)."""
+    def load_data(self, needs_test_split: bool = False) -> None:
+        """Read the training split and its dual-resolution views (twins computed or read from cache).
+
+        DrfmError before any twin is computed when the dataset is missing or empty, when
+        `needs_test_split` and it has no query or gallery images, or when the clustering settings
+        do not fit the number of training images."""
         data, pre = self.config["data"], self.config["preprocess"]
         if not data["dataset"] or not data["root"]:
             raise DrfmError("no dataset: pass --dataset NAME --root DIR (or set data.dataset, data.root)")
         self.splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
-        self.splits.check_not_empty(("train",))
+        self.splits.check_not_empty(("train", "query", "gallery") if needs_test_split else ("train",))
+        check_label_settings(self.config, self.splits)
         for turn in ("main", "others"):  # rank 0 fills the twin cache, then the others read it
             if distributed.is_main() == (turn == "main"):
                 self.views = build_views(self.splits.train, self.splits, self.cache_dir(),
@@ -305,14 +326,15 @@ class Trainer:
         start = time.perf_counter()
         sums: dict[str, float] = {}
         self.model.train()
-        for hr_img, lr_img, index in tqdm(loader, desc=f"epoch {epoch} train", disable=not self.progress,
-                                          leave=False):
+        for step, (hr_img, lr_img, index) in enumerate(tqdm(loader, desc=f"epoch {epoch} train",
+                                                            disable=not self.progress, leave=False)):
             index = index.to(self.device)
             hr_feat = self.model.encode_hr(hr_img.to(self.device))
             lr_feat = hr_feat if self.model.e_l is None else self.model.encode_lr(lr_img.to(self.device))
             feats = {"hr": hr_feat, "lr": lr_feat}
             losses = self.step_losses(feats, index, num_labelled, use_ps)
             total = sum(losses.values())
+            self.check_finite(epoch, step, losses)
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             distributed.average_gradients(self.model)
@@ -328,9 +350,22 @@ class Trainer:
                       seconds={k: round(v, 3) for k, v in seconds.items()})
         return record
 
+    def check_finite(self, epoch: int, step: int, losses: dict[str, torch.Tensor]) -> None:
+        """DrfmError naming the epoch, step and losses when a loss is NaN or infinite (on any
+        process): training stops before the bad step, and the last checkpoint stays as it was."""
+        values = {name: float(value.detach()) for name, value in losses.items()}
+        if distributed.all_true(all(np.isfinite(v) for v in values.values())):
+            return
+        shown = ", ".join(f"L_{name} {value:.4g}" for name, value in values.items())
+        raise DrfmError(f"{self.run_dir}: epoch {epoch}, step {step}: non-finite loss ({shown}); training "
+                        f"stopped, the last good checkpoint (after {epoch} epoch(s)) is kept; "
+                        f"lower train.lr or check the data, then start again")
+
     # ----------------------------------------------------------------------------- the run
-    def checkpoint_state(self, epochs_done: int) -> dict:
-        """Everything `resume` needs to continue exactly, plus this epoch's labels and memories."""
+    def checkpoint_state(self, epochs_done: int, log: list[dict]) -> dict:
+        """Everything `resume` needs to continue exactly: weights, optimiser, schedule, RNG
+        states and the log of the epochs done. Pseudo-labels and memories are not saved: every
+        epoch rebuilds them from the model."""
         return {
             "epoch": epochs_done,
             "config": self.config,
@@ -338,28 +373,78 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": rng_state(),
-            "pseudo_labels": None if self.pseudo is None else self.pseudo.labels,
-            "memories": {k: m.state_dict() for k, m in self.memories.items()},
-            "cluster_memory": None if self.cluster_memory is None else self.cluster_memory.state_dict(),
+            "log": log,
         }
 
     def fit(self, stop_after: int | None = None) -> list[dict]:
         """Run the remaining epochs (or stop once `stop_after` epochs are done, as an interruption
-        would); checkpoint and log after each. Returns the whole log."""
+        would); after each, write the checkpoint (which holds the log), then the log. Returns the
+        whole log."""
         if self.views is None:
             self.load_data()
-        log = [r for r in read_log(self.run_dir) if r["epoch"] < self.start_epoch]
+        if distributed.is_main():
+            write_log(self.run_dir, self.log)
         last = self.config["train"]["epochs"] if stop_after is None else min(stop_after, self.config["train"]["epochs"])
         for epoch in range(self.start_epoch, last):
             record = self.run_epoch(epoch)
-            log.append(record)
+            self.log.append(record)
             if distributed.is_main():
-                save_checkpoint(self.run_dir, self.checkpoint_state(epoch + 1))
-                write_log(self.run_dir, log)
+                save_checkpoint(self.run_dir, self.checkpoint_state(epoch + 1, self.log))
+                write_log(self.run_dir, self.log)
                 if self.progress:
                     print(summarise_epoch(record), flush=True)
             distributed.barrier()
-        return log
+        return self.log
+
+
+def check_new_run_folder(run_dir: Path) -> bool:
+    """DrfmError unless RUN_DIR can hold a new run: it does not exist, is an empty folder, or
+    holds only what a start that failed before its first epoch left (returns True then)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DrfmError(f"{run_dir}: exists and is not a folder; choose another --out")
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return False
+    ours = {CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, ENVIRONMENT_NAME}
+    others = sorted(p.name for p in run_dir.iterdir() if p.name not in ours and not is_temporary(p))
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        state = load_checkpoint(run_dir)
+        planned = state.get("config", {}).get("train", {}).get("epochs", 0)
+        if state["epoch"] > 0 or planned == 0 or others:
+            raise DrfmError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
+        return True
+    if others:
+        raise DrfmError(f"{run_dir}: exists and is not a drfm run folder (holds {others[0]}); choose another --out")
+    return True
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """Remove the files a failed start left in RUN_DIR (only drfm's own names)."""
+    for name in (CHECKPOINT_NAME, LOG_NAME, CONFIG_NAME, ENVIRONMENT_NAME):
+        (run_dir / name).unlink(missing_ok=True)
+    remove_stale_temporaries(run_dir)
+
+
+def clustered_rows(mode: str, num_hr: int, num_lr: int) -> tuple[int, str]:
+    """How many feature rows one epoch clusters under labels.mode, and which ones (for messages)."""
+    if mode == "cpg":
+        return num_hr, "HR training images"
+    return num_hr + num_lr, "training images (HR and LR)"
+
+
+def check_label_settings(config: dict, splits: DatasetSplits) -> None:
+    """DrfmError naming the labels.* key when the clustering settings cannot work on this
+    dataset's training split (e.g. labels.k1 larger than the number of images clustered)."""
+    labels = config["labels"]
+    if labels["oracle"]:
+        return
+    is_lr = splits.low_resolution_mask(splits.train)
+    rows, what = clustered_rows(labels["mode"], int((~is_lr).sum()), int(is_lr.sum()))
+    where = f"{splits.root}: dataset '{splits.name}'"
+    if rows == 0:
+        raise DrfmError(f"{where} has no {what} to cluster (labels.mode={labels['mode']})")
+    if labels["k1"] > rows:
+        raise DrfmError(f"{where} has {rows} {what} to cluster, fewer than labels.k1={labels['k1']}; "
+                        f"set labels.k1 to at most {rows} (and labels.k2 <= labels.k1)")
 
 
 def summarise_epoch(record: dict) -> str:
