@@ -343,11 +343,11 @@ def test_cli_evaluate_bad_files_exit_2_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "r.json").exists()
 
 
-def test_cli_evaluate_needs_exactly_one_source(tmp_path):
-    with pytest.raises(SystemExit):
-        main(["evaluate"])
-    with pytest.raises(SystemExit):
-        main(["evaluate", "--features", "a.npz", "--run", str(tmp_path)])
+def test_cli_evaluate_needs_exactly_one_source(tmp_path, capsys):
+    assert main(["evaluate"]) == 2
+    assert main(["evaluate", "--features", "a.npz", "--run", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and all(line.startswith("drfm: error: evaluate: ") for line in lines)
 
 
 def test_cli_evaluate_run_delegates_to_engine(tmp_path, monkeypatch, capsys):
@@ -356,7 +356,7 @@ def test_cli_evaluate_run_delegates_to_engine(tmp_path, monkeypatch, capsys):
     fs = load_features(save_features(tmp_path / "f.npz", **small_arrays(np.random.default_rng(10))))
     calls = []
 
-    def fake_evaluate_run(run_dir, protocol, trials, seed, features):
+    def fake_evaluate_run(run_dir, protocol, trials, seed, progress, features):
         assert features is None  # extracted by evaluate_run itself unless --visualize needs them
         calls.append((run_dir, protocol))
         return evaluate_features(fs, protocol, trials, seed)

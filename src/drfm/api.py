@@ -130,13 +130,14 @@ class ReIDModel:
         """Load a run folder (its config.yaml and checkpoint.pt) or a checkpoint file alone (its
         embedded configuration). `device`: "auto" (CUDA when available), "cpu", "cuda:N", ...
 
-        DrfmError (one line) for a missing path, a checkpoint of another format version or a
-        configuration that does not fit the weights.
+        DrfmError (one line) for an unavailable device, a missing path, a checkpoint of another
+        format version or a configuration that does not fit the weights.
         """
         path = Path(path)
+        torch_device = resolve_device(device)
         config, model, _ = load_run(path, device="cpu")
         checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
-        return cls(config, model, checkpoint, resolve_device(device))
+        return cls(config, model, checkpoint, torch_device)
 
     @property
     def feature_dim(self) -> int:

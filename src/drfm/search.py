@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,8 @@ def gallery_files(folder: str | os.PathLike) -> list[Path]:
     DrfmError when the folder does not exist or holds no image."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise DrfmError(f"{folder}: gallery folder does not exist")
+        problem = "is a file, not a gallery folder" if folder.exists() else "gallery folder does not exist"
+        raise DrfmError(f"{folder}: {problem}")
     files = sorted(p for p in folder.rglob("*") if p.is_file() and is_image_file(p)
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     if not files:
@@ -79,14 +79,43 @@ class GalleryIndex:
 
 
 def _read_index(path: Path, fingerprint: str, resolution: str) -> dict | None:
-    """The stored index when it exists, is complete and was made by this model and mode; else None."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            stored = {key: data[key] for key in INDEX_KEYS}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+    """The stored index when this model made it in this mode; None when there is nothing to reuse
+    (no file, a damaged one, an index of another model or mode): the index is then rebuilt.
+
+    DrfmError when `path` does not end in .npz, is a folder, or is a readable .npy/.npz file that
+    is not a drfm search index: that is someone's data, never overwritten.
+    """
+    if path.suffix != ".npz":
+        raise DrfmError(f"--index {path}: a search index file must end in .npz")
+    if path.is_dir():
+        raise DrfmError(f"--index {path}: is a folder; give the path of an .npz file")
+    if not path.is_file():
         return None
-    if (str(stored["format"]) != INDEX_FORMAT or str(stored["fingerprint"]) != fingerprint
+    not_an_index = DrfmError(f"--index {path}: exists and is not a drfm search index; refusing to overwrite it "
+                             "(delete it or choose another --index)")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except Exception:  # numpy and zipfile raise many types for a damaged file, which is rebuilt
+        return None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise not_an_index
+    with data:
+        try:
+            fmt = str(data["format"]) if "format" in data.files else ""
+        except Exception:  # an object array or a damaged member where the format should be
+            fmt = ""
+        if not fmt.startswith(INDEX_FORMAT.split("/")[0] + "/"):
+            raise not_an_index
+        try:
+            stored = {key: data[key] for key in INDEX_KEYS}
+        except Exception:  # a damaged member or a missing key: rebuilt
+            return None
+    if (fmt != INDEX_FORMAT or str(stored["fingerprint"]) != fingerprint
             or str(stored["resolution"]) != resolution):
+        return None
+    columns = [stored[key] for key in ("paths", "sizes", "mtimes", "low")]
+    if (any(column.ndim != 1 for column in columns) or stored["features"].ndim != 2
+            or len({array.shape[0] for array in (*columns, stored["features"])}) != 1):
         return None
     return stored
 

@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import argparse
 
-from drfm.utils.io import write_json_atomic
+from drfm.cli import non_negative_int, positive_int
+from drfm.utils.io import check_output_file, write_json_atomic
 
 HELP = "run a benchmark (cluster: pseudo-label clustering on synthetic features)"
 
 
+def jaccard_eps(text: str) -> float:
+    """An argparse type: a DBSCAN radius on the Jaccard distance, 0 < eps < 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected 0 < eps < 1 for a Jaccard distance, got {text}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The benchmarks of `drfm bench` and their options."""
     benches = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
     cluster = benches.add_parser(
         "cluster",
@@ -17,28 +30,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Seeded synthetic clustered unit features (about N/34.5 centres, 10%% outliers); "
         "reports seconds per stage, the exact-kNN floor, peak RSS and the number of clusters.",
     )
-    cluster.add_argument("--n", type=int, required=True, help="number of feature rows")
-    cluster.add_argument("--dim", type=int, default=2048, help="feature dimension (default 2048)")
-    cluster.add_argument("--seed", type=int, default=0, help="seed of the synthetic features (default 0)")
-    cluster.add_argument("--centers", type=int, help="number of cluster centres (default round(N / 34.5))")
-    cluster.add_argument("--k1", type=int, default=30, help="k-reciprocal neighbourhood (default 30)")
-    cluster.add_argument("--k2", type=int, default=6, help="query-expansion neighbourhood (default 6)")
-    cluster.add_argument("--eps", type=float, default=0.6, help="DBSCAN radius (default 0.6)")
-    cluster.add_argument("--min-samples", type=int, default=4, help="DBSCAN min_samples (default 4)")
+    cluster.add_argument("--n", type=positive_int, required=True, help="number of feature rows")
+    cluster.add_argument("--dim", type=positive_int, default=2048, help="feature dimension (default 2048)")
+    cluster.add_argument("--seed", type=non_negative_int, default=0, help="seed of the synthetic features (default 0)")
+    cluster.add_argument("--centers", type=positive_int, help="number of cluster centres (default round(N / 34.5))")
+    cluster.add_argument("--k1", type=positive_int, default=30, help="k-reciprocal neighbourhood (default 30)")
+    cluster.add_argument("--k2", type=positive_int, default=6, help="query-expansion neighbourhood (default 6)")
+    cluster.add_argument("--eps", type=jaccard_eps, default=0.6, help="DBSCAN radius, 0 < eps < 1 (default 0.6)")
+    cluster.add_argument("--min-samples", type=positive_int, default=4, help="DBSCAN min_samples (default 4)")
     cluster.add_argument("--no-faiss", action="store_true", help="use the torch kNN even if faiss is installed")
     cluster.add_argument("--no-floor", action="store_true", help="skip timing the exact-kNN floor (large N)")
     cluster.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH (atomically)")
-    cluster.set_defaults(bench_run=_run_cluster)
+    cluster.set_defaults(_bench_command=_run_cluster)
 
 
 def run(args: argparse.Namespace) -> int:
-    return int(args.bench_run(args))
+    """Run the benchmark named on the command line."""
+    return int(args._bench_command(args))
 
 
 def _run_cluster(args: argparse.Namespace) -> int:
     # Imported here so that building the CLI parser does not load torch and scikit-learn.
     from drfm.bench.cluster import format_report, run_cluster_bench
 
+    if args.json:
+        check_output_file(args.json, "--json")
     report = run_cluster_bench(
         args.n,
         dim=args.dim,

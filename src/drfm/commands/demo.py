@@ -5,21 +5,34 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from pathlib import Path
+
+from drfm.cli import non_negative_int, positive_int
+from drfm.utils.io import check_output_folder
 
 HELP = "offline end-to-end demo: synthetic cross-resolution world, train CC and DRFM on CPU, print results"
 MARKER = ".drfm-demo"
 
 
+def people_count(text: str) -> int:
+    """An argparse type: the number of synthetic people, at least 2 (one to train on, one to test)."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2 (one person to train on, one to test), got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `drfm demo`."""
     parser.add_argument("--out", default="drfm-demo", help="folder for the world, runs and results (default: ./drfm-demo)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the world and of training")
-    parser.add_argument("--people", type=int, default=80, help="number of synthetic people (half train, half test)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="seed of the world and of training")
+    parser.add_argument("--people", type=people_count, default=80,
+                        help="number of synthetic people (half train, half test)")
     parser.add_argument("--configs", default="cc-demo,drfm-demo", help="comma-separated configurations to compare")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the world, train and evaluate every configuration, print and write the table."""
     from drfm.config import load_config
     from drfm.data.demo_world import generate_demo_world
     from drfm.engine.inference import run_feature_arrays
@@ -30,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from drfm.utils.io import write_json_atomic
     from drfm.utils.seeding import environment_info
 
-    out = Path(args.out)
+    names = [name.strip() for name in args.configs.split(",") if name.strip()]
+    if not names:
+        raise DrfmError(f"--configs '{args.configs}': give at least one configuration name")
+    configs = {name: load_config(name, [f"seed={args.seed}"]) for name in names}  # every name checked first
+    out = check_output_folder(args.out, "--out")
     if out.exists():
         if not (out / MARKER).exists():
             raise DrfmError(f"{out}: exists and is not a drfm demo folder; choose another --out")
@@ -42,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     generate_demo_world(world, num_people=args.people, seed=args.seed)
     print(f"demo world: {args.people} people in {world} ({time.perf_counter() - started:.1f} s)")
     rows = []
-    for name in args.configs.split(","):
-        config = load_config(name, [f"seed={args.seed}"])
+    for name, config in configs.items():
         config["data"].update(dataset="mlr", root=str(world), cache_dir=str(out / "cache"))
         run_start = time.perf_counter()
         trainer = Trainer.create(config, out / "runs" / name, progress=not args.quiet)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from drfm.errors import DrfmError
+from drfm.utils.io import check_output_file
+
 HELP = "export a trained run's test-time network (E_h, E_l, CRFF; SR outside) to ONNX or TorchScript"
 
 DESCRIPTION = """\
@@ -20,6 +23,7 @@ property; "drfm.json": TorchScript extra file) spells the inputs and their prepr
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `drfm export`."""
     from drfm.export import EXPORT_RESOLUTIONS, FORMATS
 
     parser.description = DESCRIPTION
@@ -29,15 +33,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="FILE", help="file to write (.onnx, .pt)")
     parser.add_argument("--resolution", choices=EXPORT_RESOLUTIONS, default="low",
                         help="the images the exported model is for: low (queries) or high (default: low)")
-    parser.add_argument("--device", default="cpu", help="device to trace on (default: cpu)")
+    parser.add_argument("--device", default="cpu", help="device to trace on: cpu | cuda | cuda:N (default: cpu)")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Load the run and write its network to --out."""
     from drfm.api import ReIDModel
+    from drfm.engine.checkpoint import CONFIG_NAME
     from drfm.export import export_model, input_names
 
+    out = check_output_file(args.out, "--out")
     model = ReIDModel.from_run(args.model, device=args.device)
-    path = export_model(model, args.format, args.out, args.resolution)
+    run_files = (model.checkpoint, model.checkpoint.parent / CONFIG_NAME)
+    if out.exists() and any(out.resolve() == path.resolve() for path in run_files):
+        raise DrfmError(f"--out {out}: is a file of the run being exported; refusing to overwrite it")
+    path = export_model(model, args.format, out, args.resolution)
     print(f"wrote {path} ({args.format}; inputs {', '.join(input_names(model.network))} "
           f"of shape (B, 3, {model.config['input']['height']}, {model.config['input']['width']}); "
           f"output features (B, {model.feature_dim}))")

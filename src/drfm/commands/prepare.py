@@ -12,13 +12,15 @@ _TARGETS = {"mlr": "prepare_mlr", "sr": "prepare_sr"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The targets of `drfm prepare` (mlr, sr), each with its own options."""
     targets = parser.add_subparsers(dest="target", metavar="TARGET", required=True)
     for target, module_name in _TARGETS.items():
         module = importlib.import_module(f"drfm.commands.{module_name}")
         sub = targets.add_parser(target, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
-        sub.set_defaults(target_run=module.run)
+        sub.set_defaults(_target_command=module.run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return args.target_run(args)
+    """Run the target named on the command line."""
+    return args._target_command(args)

@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from drfm.api import RESOLUTIONS
+from drfm.cli import positive_int
+from drfm.errors import DrfmError
+from drfm.utils.io import check_output_file
 
 HELP = "search a gallery folder for the people in query images; print and draw the ranked matches"
 
@@ -26,12 +29,13 @@ low-resolution (features CRFF(E_h(SR(x)), E_l(x))), others as high-resolution
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `drfm search`."""
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--model", required=True, metavar="RUN_DIR", help="run folder or checkpoint file")
     parser.add_argument("--query", required=True, nargs="+", metavar="IMG", help="query image file(s)")
     parser.add_argument("--gallery", required=True, metavar="DIR", help="folder of gallery images")
-    parser.add_argument("--top", type=int, default=10, help="matches shown per query (default: 10)")
+    parser.add_argument("--top", type=positive_int, default=10, help="matches shown per query (default: 10)")
     parser.add_argument("--out", metavar="RESULTS.html",
                         help="write the ranked lists as this HTML page and as a PNG beside it")
     parser.add_argument("--index", metavar="FILE.npz", help="gallery index file (default: in the user cache)")
@@ -40,22 +44,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gallery-resolution", choices=RESOLUTIONS, default="auto",
                         help="how gallery images are embedded (default: auto)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    parser.add_argument("--batch-size", type=int, help="images per forward pass (default: the run's)")
+    parser.add_argument("--batch-size", type=positive_int, help="images per forward pass (default: the run's)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    """Search, print every query's ranked matches, and write --out (HTML and PNG)."""
     from drfm.api import ReIDModel
-    from drfm.errors import DrfmError
     from drfm.evaluation.visualize import CORRECT, INCORRECT, write_pictures
     from drfm.search import search
 
-    if args.top < 1:
-        raise DrfmError(f"--top must be at least 1, got {args.top}")
-    if args.batch_size is not None and args.batch_size < 1:
-        raise DrfmError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.out and Path(args.out).suffix.lower() not in (".html", ".htm"):
-        raise DrfmError(f"--out {args.out}: the results page must be an .html file")
+    if args.out:
+        if Path(args.out).suffix.lower() not in (".html", ".htm"):
+            raise DrfmError(f"--out {args.out}: the results page must be an .html file")
+        check_output_file(args.out, "--out")
+        check_output_file(Path(args.out).with_suffix(".png"), "--out")
+    if args.index:
+        check_output_file(args.index, "--index")
     model = ReIDModel.from_run(args.model, device=args.device)
     result = search(model, args.query, args.gallery, args.index, args.query_resolution,
                     args.gallery_resolution, args.batch_size, progress=not args.quiet)

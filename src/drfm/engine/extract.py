@@ -8,6 +8,7 @@ from tqdm import tqdm
 
 from drfm.data.image_io import load_image
 from drfm.data.views import DualViews
+from drfm.errors import DrfmError
 from drfm.models.dual_model import DualResolutionModel
 
 
@@ -27,10 +28,33 @@ class ViewDataset(Dataset):
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' -> the first CUDA device when one exists, else CPU; any other torch device string as is."""
+    """'auto' -> the first CUDA device when one exists, else CPU; 'cpu', 'cuda', 'cuda:N', 'mps', ...
+    as the torch device, checked before use.
+
+    DrfmError naming the device when the string is not a device, when CUDA (or the device's
+    backend) is not available, or when the CUDA device index does not exist.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise DrfmError(f"device '{name}': not a device (expected auto, cpu, cuda, cuda:N or mps)") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DrfmError(f"device '{name}': CUDA is not available (no GPU, or torch {torch.__version__} "
+                            "was built without CUDA); use --device cpu")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise DrfmError(f"device '{name}': no such GPU ({count} CUDA device(s): cuda:0 to cuda:{count - 1})")
+        return device
+    backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
+    available = getattr(backend, "is_available", None)
+    if available is None or not available():
+        raise DrfmError(f"device '{name}': {device.type} is not available here; use --device cpu")
+    return device
 
 
 @torch.no_grad()

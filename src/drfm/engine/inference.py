@@ -24,10 +24,11 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[dict, DualResoluti
     """(config, model in eval mode on `device`, checkpoint state) of a run folder (its config.yaml
     and checkpoint.pt) or of a checkpoint file alone (the configuration stored inside it).
 
-    DrfmError (one line) for a missing path, a checkpoint of another format version, or a
-    configuration that does not fit the weights.
+    DrfmError (one line) for an unavailable device, a missing path, a checkpoint of another format
+    version, or a configuration that does not fit the weights.
     """
     path = Path(path)
+    torch_device = resolve_device(device)
     if not path.exists():
         raise DrfmError(f"{path}: no such run folder or checkpoint file")
     if path.is_dir():
@@ -48,7 +49,7 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[dict, DualResoluti
         raise DrfmError(f"{path}: checkpoint configuration does not fit this drfm version ({exc!r})") from None
     except RuntimeError as exc:
         raise DrfmError(f"{path}: checkpoint does not fit its configuration ({str(exc).splitlines()[0]})") from None
-    return config, model.to(resolve_device(device)).eval(), state
+    return config, model.to(torch_device).eval(), state
 
 
 def test_features(config: dict, model: DualResolutionModel, records, splits, cache_dir: str | Path,

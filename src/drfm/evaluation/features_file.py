@@ -13,7 +13,6 @@ unknown identity (a distractor): it never matches anything.
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,9 @@ REQUIRED_KEYS = (
     "gallery_camids",
 )
 PATH_KEYS = ("query_paths", "gallery_paths")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip file (.npz) with members / an empty one
+NPY_MAGIC = b"\x93NUMPY"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ def _check_side(where: str, side: str, feats: np.ndarray, pids: np.ndarray, cami
     if not np.isfinite(feats).all():
         bad = int((~np.isfinite(feats)).any(axis=1).sum())
         raise DrfmError(f"{where}: {side}_feats has NaN or inf values in {bad} row(s)")
+    if feats.dtype.kind == "f" and feats.dtype.itemsize > 4 and np.abs(feats).max() > FLOAT32_MAX:
+        raise DrfmError(f"{where}: {side}_feats has values beyond the float32 range (|x| > {FLOAT32_MAX:.3g})")
     n = feats.shape[0]
     for name, arr in ((f"{side}_pids", pids), (f"{side}_camids", camids)):
         if arr.ndim != 1:
@@ -120,15 +124,33 @@ def save_features(
     return path
 
 
+def _check_npz_magic(path: Path) -> None:
+    """DrfmError naming `path` unless it starts like a zip file: a .npy array, text and the like."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(NPY_MAGIC))
+    except OSError as exc:
+        raise DrfmError(f"{path}: cannot read features file ({exc.strerror or exc})") from None
+    if head.startswith(NPY_MAGIC):
+        raise DrfmError(f"{path}: not a readable .npz features file (it is a single .npy array, "
+                        "the features file is an .npz of named arrays)")
+    if not head.startswith(ZIP_MAGICS):
+        raise DrfmError(f"{path}: not a readable .npz features file (not a zip archive)")
+
+
 def load_features(path: str | os.PathLike) -> FeatureSet:
     """Read and validate a features file written by :func:`save_features`.
 
-    Raises DrfmError (one line naming the file) for a missing or unreadable file, a missing key,
-    wrong dimensions, mismatched lengths or feature sizes, NaN/inf features, or an empty side.
+    Raises DrfmError (one line naming the file) for a missing, unreadable, damaged or non-.npz
+    file, a missing key, an object array, wrong dimensions or dtypes, mismatched lengths or
+    feature sizes, NaN/inf features, or an empty side.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DrfmError(f"{path}: is a folder, not a features file")
     if not path.is_file():
         raise DrfmError(f"{path}: features file not found")
+    _check_npz_magic(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [key for key in REQUIRED_KEYS if key not in npz.files]
@@ -136,7 +158,9 @@ def load_features(path: str | os.PathLike) -> FeatureSet:
                 raise DrfmError(f"{path}: missing key(s) {', '.join(missing)} in features file")
             arrays = {key: npz[key] for key in REQUIRED_KEYS}
             arrays.update({key: (npz[key] if key in npz.files else None) for key in PATH_KEYS})
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        reason = " ".join(str(exc).split())
-        raise DrfmError(f"{path}: not a readable .npz features file ({reason})") from exc
+    except DrfmError:
+        raise
+    except Exception as exc:  # numpy and zipfile raise many types (zlib.error, MemoryError, ...) for a damaged file
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DrfmError(f"{path}: not a readable .npz features file ({reason})") from None
     return _validated(str(path), arrays)
