@@ -110,6 +110,14 @@ def test_multi_shot_ignores_same_pid_same_camera_junk():
     assert plain["valid"].tolist() == [True, True] and plain["cmc"][0] == 1.0
 
 
+def test_multi_shot_never_counts_an_unknown_camera_as_the_same_camera():
+    # 3DPeS and i-LIDS give no camera (camid -1): every same-pid gallery image is a positive.
+    dist = np.array([[0.0, 0.1, 0.2]], dtype=np.float32)
+    m = rank_metrics(dist, np.array([1]), np.array([-1]), np.array([1, 2, 1]), np.array([-1, -1, -1]),
+                     ignore_same_camera=True)
+    assert m["cmc"][0] == 1.0 and m["ap"][0] == pytest.approx((1 / 1 + 2 / 3) / 2)
+
+
 def test_cosine_distance_hand_example():
     q = np.array([[1.0, 0.0], [0.0, 0.0]])
     g = np.array([[2.0, 0.0], [0.0, 3.0], [-1.0, 0.0], [1.0, 1.0]])

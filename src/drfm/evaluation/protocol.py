@@ -75,7 +75,8 @@ def rank_metrics(
     """CMC, mAP and mINP of a (Q, G) distance matrix, as defined in the module docstring.
 
     With `ignore_same_camera`, gallery images of the query's identity and camera are junk (the
-    Market-1501 rule); camids may be None otherwise. Returns fractions in [0, 1]:
+    Market-1501 rule; an unknown camera, camid < 0, is never the same camera); camids may be None
+    otherwise. Returns fractions in [0, 1]:
     ``cmc`` (max_rank,), ``mAP``, ``mINP``, per-query ``ap`` and ``inp`` (Q,) (NaN where invalid),
     ``valid`` (Q,) bool (the query has at least one positive) and ``num_valid``.
     Raises DrfmError when no query has a positive.
@@ -95,7 +96,7 @@ def rank_metrics(
         if query_camids is None or gallery_camids is None:
             raise ValueError("ignore_same_camera needs query_camids and gallery_camids")
         query_camids, gallery_camids = np.asarray(query_camids), np.asarray(gallery_camids)
-        positive = gallery_camids[cols] != query_camids[rows]
+        positive = (gallery_camids[cols] != query_camids[rows]) | (query_camids[rows] < 0)
         rows, cols = rows[positive], cols[positive]
 
     ranks = np.empty(len(rows), dtype=np.int64)
@@ -107,7 +108,8 @@ def rank_metrics(
         own = dist[r, c][:, None]
         before = (row_dist < own) | ((row_dist == own) & (gallery_index < c[:, None]))
         if ignore_same_camera:
-            junk = (gallery_pids == query_pids[r, None]) & (gallery_camids == query_camids[r, None])
+            junk = ((gallery_pids == query_pids[r, None]) & (gallery_camids == query_camids[r, None])
+                    & (query_camids[r, None] >= 0))
             before &= ~junk
         ranks[start:start + block] = before.sum(axis=1) + 1
 
