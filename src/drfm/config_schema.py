@@ -159,6 +159,9 @@ class LabelsConfig:
     k2: int = key("query-expansion neighbourhood size (self included), at most labels.k1", ge=1)
     eps: float = key("DBSCAN radius on the Jaccard distance", gt=0, lt=1)
     min_samples: int = key("DBSCAN core-point threshold (the point itself counted)", ge=1)
+    standardize: bool = key("z-score each feature dimension over the clustered images before the kNN search")
+    outliers: Literal["drop", "singletons"] = key(
+        "images DBSCAN leaves out: drop (no label) or singletons (each its own cluster)")
     t: float = key("CPG proportion: T = (N1c / N1) * t of the LR images are labelled", gt=0, le=1)
     tau_l: float = key("CPG temperature of the LR-to-SLR-centroid softmax", gt=0)
     tau_h: float = key("CPG temperature of the SHR-to-HR-centroid softmax", gt=0)

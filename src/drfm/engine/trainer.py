@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,7 @@ from drfm.engine.checkpoint import (CHECKPOINT_NAME, CONFIG_NAME, ENVIRONMENT_NA
 from drfm.engine import distributed
 from drfm.engine.extract import ViewDataset, extract_dual_features, fuse_features, resolve_device
 from drfm.errors import DrfmError
-from drfm.labels.cluster import cluster_features
-from drfm.labels.cpg import cross_resolution_pseudo_labels, pairwise_precision_recall_f1, relabel_contiguous
+from drfm.labels.strategy import PseudoLabels, assign_pseudo_labels
 from drfm.losses import (cross_resolution_contrastive_loss, instance_consistency_loss,
                          probability_sharpening_loss, single_centroid_contrastive_loss)
 from drfm.memory.cluster_memory import ClusterMemory
@@ -40,16 +38,6 @@ from drfm.utils.io import write_json_atomic
 from drfm.utils.seeding import environment_info, seed_everything
 
 SPACES = ("hr", "lr", "fusion")
-
-
-@dataclass
-class PseudoLabels:
-    """One epoch's labels over all training images (-1: none) and the statistics SPEC asks for."""
-
-    labels: np.ndarray        # (N,) int64
-    ambiguous: np.ndarray     # (A,) indices of LR images left to L_ps
-    num_clusters: int
-    stats: dict
 
 
 class Trainer:
@@ -166,49 +154,6 @@ class Trainer:
             distributed.barrier()
 
     # ----------------------------------------------------------------------------- one epoch
-    def pseudo_labels(self, hr: torch.Tensor, lr: torch.Tensor) -> PseudoLabels:
-        """Cluster and (for DRFM) run CPG; hr/lr are E_h/E_l features of every training image."""
-        lab = self.config["labels"]
-        origin = self.views.origin
-        hr_idx, lr_idx = np.flatnonzero(origin == HR_ORIGIN), np.flatnonzero(origin == LR_ORIGIN)
-        cluster_args = dict(k1=lab["k1"], k2=lab["k2"], eps=lab["eps"], min_samples=lab["min_samples"])
-        labels = np.full(len(origin), -1, dtype=np.int64)
-        stats: dict = {}
-        timings: dict = {}
-        if lab["oracle"]:
-            if (self.views.pids < 0).any():
-                raise DrfmError(f"{self.splits.root}: labels.oracle needs ground-truth ids for every training image")
-            labels = relabel_contiguous(torch.as_tensor(self.views.pids)).numpy()
-            num_clusters = int(labels.max()) + 1
-            stats.update(oracle=True)
-        elif lab["mode"] == "cpg":
-            hr_labels = relabel_contiguous(torch.as_tensor(
-                cluster_features(hr[hr_idx], timings=timings, **cluster_args)))
-            cpg = cross_resolution_pseudo_labels(hr_labels, hr[hr_idx], lr[hr_idx], lr[lr_idx], hr[lr_idx],
-                                                 t=lab["t"], tau_l=lab["tau_l"], tau_h=lab["tau_h"])
-            labels[hr_idx] = cpg.hr_labels.numpy()
-            labels[lr_idx] = cpg.lr_labels.numpy()
-            num_clusters = cpg.num_clusters
-            stats.update(T=cpg.t_fraction)
-        else:
-            members = {"joint": (hr[hr_idx], lr[lr_idx]), "sr": (hr[hr_idx], hr[lr_idx]),
-                       "all": (hr[hr_idx], hr[lr_idx])}[lab["mode"]]
-            order = np.concatenate([hr_idx, lr_idx])
-            clustered = relabel_contiguous(torch.as_tensor(
-                cluster_features(torch.cat(members), timings=timings, **cluster_args)))
-            labels[order] = clustered.numpy()
-            num_clusters = int(clustered.max().item()) + 1 if len(clustered) else 0
-        ambiguous = lr_idx[labels[lr_idx] < 0] if lab["mode"] == "cpg" else np.empty(0, dtype=np.int64)
-        stats.update(num_clusters=num_clusters, N1=int(hr_idx.size), N2=int(lr_idx.size),
-                     N1c=int((labels[hr_idx] >= 0).sum()), num_labelled_lr=int((labels[lr_idx] >= 0).sum()),
-                     num_ambiguous=int(ambiguous.size),
-                     cluster_seconds={k: round(v, 3) for k, v in timings.items()})
-        if self.config["train"]["log_label_quality"] and (self.views.pids >= 0).all():
-            precision, recall, f1 = pairwise_precision_recall_f1(torch.as_tensor(labels),
-                                                                 torch.as_tensor(self.views.pids))
-            stats["label_quality"] = {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
-        return PseudoLabels(labels, ambiguous, num_clusters, stats)
-
     def build_memories(self, hr: torch.Tensor, lr: torch.Tensor) -> None:
         """Fill this epoch's memories with this epoch's features (SPEC: Memories)."""
         labels = torch.as_tensor(self.pseudo.labels)
@@ -302,7 +247,8 @@ class Trainer:
         lr = distributed.gather_shards(lr, len(self.views), self.device)
         seconds["extract"] = time.perf_counter() - start
         start = time.perf_counter()
-        self.pseudo = self.pseudo_labels(hr, lr)
+        self.pseudo = assign_pseudo_labels(self.config["labels"], hr, lr, self.views.origin, self.views.pids,
+                                           quality=self.config["train"]["log_label_quality"])
         seconds["labels"] = time.perf_counter() - start
         record = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **self.pseudo.stats}
         if self.pseudo.num_clusters == 0:

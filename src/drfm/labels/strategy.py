@@ -1,0 +1,116 @@
+"""One epoch's pseudo-labels over every training image, as `labels.*` of the configuration asks.
+
+labels.mode chooses what is clustered and how LR images get labels:
+- ``cpg`` (DRFM, A3-A6, A8): cluster the HR images' E_h features; SLR twins share their HR image's
+  label; CPG labels the most confident LR images (and SHR twins); the rest are ambiguous (L_ps).
+- ``joint`` (A1): cluster E_h(x_h) together with E_l(x_l).
+- ``sr`` (A2, A7): cluster E_h(x_h) together with E_h(x_sh) (the SR twin of each LR image).
+- ``all`` (Cluster Contrast): cluster every image with the single encoder.
+``labels.oracle`` replaces all of this by the ground-truth training identities (a diagnostic).
+Clustering is `drfm.labels.cluster.cluster_features` with the labels.* settings.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from drfm.data.views import HR_ORIGIN, LR_ORIGIN
+from drfm.errors import DrfmError
+from drfm.labels.cluster import cluster_features
+from drfm.labels.cpg import cross_resolution_pseudo_labels, pairwise_precision_recall_f1, relabel_contiguous
+
+
+@dataclass
+class PseudoLabels:
+    """One epoch's labels over all training images (-1: none) and the statistics SPEC asks for."""
+
+    labels: np.ndarray        # (N,) int64, cluster 0..num_clusters-1 or -1
+    ambiguous: np.ndarray     # (A,) indices of LR images left to L_ps (labels.mode=cpg)
+    num_clusters: int
+    stats: dict               # num_clusters, N1, N2, N1c, num_labelled_lr, num_ambiguous, num_outliers,
+                              # T (cpg), cluster_seconds, label_quality (when ids are known)
+
+
+def standardized(features: torch.Tensor) -> torch.Tensor:
+    """(N, D) features with every dimension z-scored over the N rows, then rows L2-normalised:
+    removes what all images share (the "person" direction of ImageNet features)."""
+    centred = features - features.mean(dim=0, keepdim=True)
+    return torch.nn.functional.normalize(centred / (centred.std(dim=0, keepdim=True) + 1e-6), dim=1)
+
+
+def cluster_with_settings(features: torch.Tensor, settings: dict,
+                          timings: dict | None = None) -> tuple[np.ndarray, int]:
+    """((N,) int64 cluster labels, number of DBSCAN outliers) of L2-normalised (N, D) features
+    under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
+    `standardize` (z-score the features first) and `outliers` (drop: label -1; singletons: each
+    outlier becomes a cluster of its own, numbered after the DBSCAN clusters)."""
+    if settings["standardize"] and len(features) > 1:
+        features = standardized(features)
+    labels = relabel_contiguous(torch.as_tensor(cluster_features(
+        features, k1=settings["k1"], k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
+        timings=timings))).numpy()
+    outliers = np.flatnonzero(labels < 0)
+    if settings["outliers"] == "singletons":
+        labels[outliers] = labels.max(initial=-1) + 1 + np.arange(outliers.size)
+    return labels, int(outliers.size)
+
+
+def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
+                         pids: np.ndarray | None = None, quality: bool = True) -> PseudoLabels:
+    """Pseudo-labels of N training images from their features.
+
+    Args:
+        settings: the configuration's `labels` section.
+        hr, lr: (N, D) L2-normalised E_h and E_l features of every image's HR and LR view.
+        origin: (N,) HR_ORIGIN / LR_ORIGIN of every image.
+        pids: (N,) ground-truth identities (-1 unknown) or None; read only by labels.oracle and,
+            when `quality`, to log pairwise precision / recall / F-score (never by the labels).
+    """
+    hr_idx, lr_idx = np.flatnonzero(origin == HR_ORIGIN), np.flatnonzero(origin == LR_ORIGIN)
+    labels = np.full(len(origin), -1, dtype=np.int64)
+    stats: dict = {}
+    timings: dict = {}
+    started = time.perf_counter()
+    if settings["oracle"]:
+        if pids is None or (pids < 0).any():
+            raise DrfmError("labels.oracle needs ground-truth ids for every training image")
+        labels = relabel_contiguous(torch.as_tensor(pids)).numpy()
+        num_clusters = int(labels.max()) + 1
+        stats.update(oracle=True)
+        num_outliers = 0
+    elif settings["mode"] == "cpg":
+        hr_labels, num_outliers = cluster_with_settings(hr[hr_idx], settings, timings)
+        hr_labels = torch.as_tensor(hr_labels)
+        cpg = cross_resolution_pseudo_labels(hr_labels, hr[hr_idx], lr[hr_idx], lr[lr_idx], hr[lr_idx],
+                                             t=settings["t"], tau_l=settings["tau_l"], tau_h=settings["tau_h"])
+        labels[hr_idx] = cpg.hr_labels.numpy()
+        labels[lr_idx] = cpg.lr_labels.numpy()
+        num_clusters = cpg.num_clusters
+        stats.update(T=cpg.t_fraction)
+    else:
+        members = {"joint": (hr[hr_idx], lr[lr_idx]), "sr": (hr[hr_idx], hr[lr_idx]),
+                   "all": (hr[hr_idx], hr[lr_idx])}[settings["mode"]]
+        order = np.concatenate([hr_idx, lr_idx])
+        clustered, num_outliers = cluster_with_settings(torch.cat(members), settings, timings)
+        labels[order] = clustered
+        num_clusters = int(clustered.max()) + 1 if len(clustered) else 0
+    ambiguous = lr_idx[labels[lr_idx] < 0] if settings["mode"] == "cpg" and not settings["oracle"] \
+        else np.empty(0, dtype=np.int64)
+    timings["total"] = time.perf_counter() - started
+    stats.update(num_clusters=num_clusters, N1=int(hr_idx.size), N2=int(lr_idx.size),
+                 N1c=int((labels[hr_idx] >= 0).sum()), num_labelled_lr=int((labels[lr_idx] >= 0).sum()),
+                 num_ambiguous=int(ambiguous.size), num_outliers=num_outliers,
+                 cluster_seconds={k: round(v, 3) for k, v in timings.items()})
+    if quality and pids is not None and (pids >= 0).all():
+        stats["label_quality"] = label_quality(labels, pids)
+    return PseudoLabels(labels, ambiguous, num_clusters, stats)
+
+
+def label_quality(labels: np.ndarray, pids: np.ndarray) -> dict[str, float]:
+    """Pairwise precision, recall and F-score (the paper's Figure 6) of (N,) labels against (N,) ids."""
+    precision, recall, f1 = pairwise_precision_recall_f1(torch.as_tensor(labels), torch.as_tensor(pids))
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
