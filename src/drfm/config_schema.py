@@ -160,6 +160,7 @@ class LabelsConfig:
     eps: float = key("DBSCAN radius on the Jaccard distance", gt=0, lt=1)
     min_samples: int = key("DBSCAN core-point threshold (the point itself counted)", ge=1)
     standardize: bool = key("z-score each feature dimension over the clustered images before the kNN search")
+    stripes: int = key("cluster the backbone map pooled over this many horizontal stripes (0: the features)", ge=0)
     outliers: Literal["drop", "singletons"] = key(
         "images DBSCAN leaves out: drop (no label) or singletons (each its own cluster)")
     t: float = key("CPG proportion: T = (N1c / N1) * t of the LR images are labelled", gt=0, le=1)

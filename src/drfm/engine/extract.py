@@ -61,11 +61,14 @@ def resolve_device(name: str = "auto") -> torch.device:
 def extract_dual_features(model: DualResolutionModel, views: DualViews, transform, batch_size: int = 128,
                           device: torch.device | str = "cpu", num_workers: int = 0,
                           progress: bool = True, desc: str = "extract",
-                          indices: list[int] | range | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                          indices: list[int] | range | None = None,
+                          stripes: int = 0) -> tuple[torch.Tensor, ...]:
     """E_h(hr_view) and E_l(lr_view) for every image (or only `indices`, in their order): two (N, D)
     L2-normalised float32 CPU tensors.
 
-    A single-encoder model reads each image once and returns the same tensor twice.
+    With `stripes` > 0, also the stripe features of the same two views (Encoder.forward), two more
+    (N, stripes * C) tensors: (hr, lr, hr_stripes, lr_stripes). A single-encoder model reads each
+    image once and returns the same tensors for both views.
     """
     was_training = model.training
     model.eval()
@@ -74,16 +77,20 @@ def extract_dual_features(model: DualResolutionModel, views: DualViews, transfor
     if indices is not None:
         dataset = Subset(dataset, list(indices))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    hr_parts, lr_parts = [], []
+    columns: list[list[torch.Tensor]] = [[], [], [], []]  # hr, lr, hr stripes, lr stripes
     for hr, lr, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
-        hr_feat = model.encode_hr(hr.to(device)).float().cpu()
-        hr_parts.append(hr_feat)
-        lr_parts.append(hr_feat if single else model.encode_lr(lr.to(device)).float().cpu())
+        if stripes > 0:
+            hr_out = model.encode_with_stripes(hr.to(device), stripes)
+            lr_out = hr_out if single else model.encode_with_stripes(lr.to(device), stripes, low_resolution=True)
+        else:
+            hr_out = (model.encode_hr(hr.to(device)),)
+            lr_out = hr_out if single else (model.encode_lr(lr.to(device)),)
+        for column, value in zip(columns, (hr_out[0], lr_out[0], *hr_out[1:], *lr_out[1:])):
+            column.append(value.float().cpu())
     model.train(was_training)
     dim = model.out_dim
-    hr_all = torch.cat(hr_parts) if hr_parts else torch.empty(0, dim)
-    lr_all = torch.cat(lr_parts) if lr_parts else torch.empty(0, dim)
-    return hr_all, lr_all
+    outputs = [torch.cat(column) if column else torch.empty(0, dim) for column in columns[:4 if stripes > 0 else 2]]
+    return tuple(outputs)
 
 
 @torch.no_grad()

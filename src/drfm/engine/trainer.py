@@ -239,16 +239,17 @@ class Trainer:
         seconds: dict[str, float] = {}
         start = time.perf_counter()
         mine = distributed.shard(len(self.views))
-        hr, lr = extract_dual_features(self.model, self.views, test_transform(inp["height"], inp["width"]),
-                                       batch_size=train_cfg["extract_batch_size"], device=self.device,
-                                       num_workers=train_cfg["num_workers"], progress=self.progress,
-                                       desc=f"epoch {epoch} extract", indices=mine)
-        hr = distributed.gather_shards(hr, len(self.views), self.device)
-        lr = distributed.gather_shards(lr, len(self.views), self.device)
+        extracted = extract_dual_features(self.model, self.views, test_transform(inp["height"], inp["width"]),
+                                          batch_size=train_cfg["extract_batch_size"], device=self.device,
+                                          num_workers=train_cfg["num_workers"], progress=self.progress,
+                                          desc=f"epoch {epoch} extract", indices=mine,
+                                          stripes=self.config["labels"]["stripes"])
+        hr, lr, *stripes = (distributed.gather_shards(part, len(self.views), self.device) for part in extracted)
         seconds["extract"] = time.perf_counter() - start
         start = time.perf_counter()
         self.pseudo = assign_pseudo_labels(self.config["labels"], hr, lr, self.views.origin, self.views.pids,
-                                           quality=self.config["train"]["log_label_quality"])
+                                           quality=self.config["train"]["log_label_quality"],
+                                           stripes=tuple(stripes) if stripes else None)
         seconds["labels"] = time.perf_counter() - start
         record = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **self.pseudo.stats}
         if self.pseudo.num_clusters == 0:

@@ -60,17 +60,21 @@ def cluster_with_settings(features: torch.Tensor, settings: dict,
 
 
 def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
-                         pids: np.ndarray | None = None, quality: bool = True) -> PseudoLabels:
+                         pids: np.ndarray | None = None, quality: bool = True,
+                         stripes: tuple[torch.Tensor, torch.Tensor] | None = None) -> PseudoLabels:
     """Pseudo-labels of N training images from their features.
 
     Args:
         settings: the configuration's `labels` section.
         hr, lr: (N, D) L2-normalised E_h and E_l features of every image's HR and LR view.
         origin: (N,) HR_ORIGIN / LR_ORIGIN of every image.
+        stripes: the stripe features (N, S * C) of the same two views (labels.stripes > 0): then
+            these are clustered instead of `hr`/`lr`; CPG's centroids still use `hr`/`lr`.
         pids: (N,) ground-truth identities (-1 unknown) or None; read only by labels.oracle and,
             when `quality`, to log pairwise precision / recall / F-score (never by the labels).
     """
     hr_idx, lr_idx = np.flatnonzero(origin == HR_ORIGIN), np.flatnonzero(origin == LR_ORIGIN)
+    hr_clustered, lr_clustered = stripes if stripes is not None else (hr, lr)
     labels = np.full(len(origin), -1, dtype=np.int64)
     stats: dict = {}
     timings: dict = {}
@@ -83,7 +87,7 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         stats.update(oracle=True)
         num_outliers = 0
     elif settings["mode"] == "cpg":
-        hr_labels, num_outliers = cluster_with_settings(hr[hr_idx], settings, timings)
+        hr_labels, num_outliers = cluster_with_settings(hr_clustered[hr_idx], settings, timings)
         hr_labels = torch.as_tensor(hr_labels)
         cpg = cross_resolution_pseudo_labels(hr_labels, hr[hr_idx], lr[hr_idx], lr[lr_idx], hr[lr_idx],
                                              t=settings["t"], tau_l=settings["tau_l"], tau_h=settings["tau_h"])
@@ -92,8 +96,9 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         num_clusters = cpg.num_clusters
         stats.update(T=cpg.t_fraction)
     else:
-        members = {"joint": (hr[hr_idx], lr[lr_idx]), "sr": (hr[hr_idx], hr[lr_idx]),
-                   "all": (hr[hr_idx], hr[lr_idx])}[settings["mode"]]
+        members = {"joint": (hr_clustered[hr_idx], lr_clustered[lr_idx]),
+                   "sr": (hr_clustered[hr_idx], hr_clustered[lr_idx]),
+                   "all": (hr_clustered[hr_idx], hr_clustered[lr_idx])}[settings["mode"]]
         order = np.concatenate([hr_idx, lr_idx])
         clustered, num_outliers = cluster_with_settings(torch.cat(members), settings, timings)
         labels[order] = clustered

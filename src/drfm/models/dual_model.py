@@ -61,6 +61,14 @@ class DualResolutionModel(nn.Module):
         encoder = self.e_h if self.e_l is None else self.e_l
         return F.normalize(encoder(images.contiguous(memory_format=torch.channels_last)), dim=1)
 
+    def encode_with_stripes(self, images: torch.Tensor, stripes: int,
+                            low_resolution: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(E_h or, with `low_resolution`, E_l features L2-normalised (B, D), stripe features
+        (B, stripes * C)) in one forward pass (see Encoder.forward)."""
+        encoder = self.e_l if low_resolution and self.e_l is not None else self.e_h
+        features, parts = encoder(images.contiguous(memory_format=torch.channels_last), stripes=stripes)
+        return F.normalize(features, dim=1), parts
+
     def fuse(self, hr_features: torch.Tensor, lr_features: torch.Tensor) -> torch.Tensor:
         """Fusion features (B, D), L2-normalised; without a fusion module, the E_h features."""
         if self.fusion is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from drfm.errors import DrfmError
@@ -58,10 +59,21 @@ class Encoder(nn.Module):
         nn.init.zeros_(self.neck.bias)
         self.neck.bias.requires_grad_(False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) -> (B, out_dim), un-normalised."""
-        pooled = self.pool(self.backbone(images)).flatten(1)
+    def forward(self, images: torch.Tensor, stripes: int = 0) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """(B, 3, H, W) -> (B, out_dim), un-normalised.
+
+        With `stripes` > 0, also the backbone map average-pooled over that many horizontal stripes
+        (top to bottom; ``torch.tensor_split`` of the map's rows), each stripe L2-normalised and
+        the concatenation L2-normalised again: returns (features, (B, stripes * C) unit stripe
+        features) from the same forward pass.
+        """
+        feature_map = self.backbone(images)
+        pooled = self.pool(feature_map).flatten(1)
         if self.projection is not None:
             pooled = self.projection(pooled)
-        return self.neck(pooled)
+        features = self.neck(pooled)
+        if stripes <= 0:
+            return features
+        parts = [F.normalize(rows.mean(dim=(2, 3)), dim=1) for rows in torch.tensor_split(feature_map, stripes, dim=2)]
+        return features, F.normalize(torch.cat(parts, dim=1), dim=1)
 
