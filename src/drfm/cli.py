@@ -27,6 +27,7 @@ SUBCOMMANDS = (
     ("datasets", "datasets"),
     ("search", "search"),
     ("export", "export"),
+    ("labels", "labels"),
 )
 
 # Where a subcommand's function is stored in the parsed namespace. An option's dest is its name
