@@ -101,6 +101,19 @@ def test_crff_default_init_gives_unit_norm_and_gradients_everywhere() -> None:
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
 
+def test_sum_init_starts_both_fusions_as_the_normalised_sum_of_the_pair() -> None:
+    # a' = a + a * w with w a softmax over D = 16 channels: a' = a (1 + w), so fused is
+    # normalise(a (1 + w) + b (1 + w)) for CRFF and normalise(a + b) for the FC fusion.
+    torch.manual_seed(0)
+    a, b = F.normalize(torch.randn(4, 16), dim=1), F.normalize(torch.randn(4, 16), dim=1)
+    crff = CRFF(16, init="sum")
+    weights = torch.softmax(crff.f1(a) * crff.f2(b), dim=1)
+    torch.testing.assert_close(crff(a, b), F.normalize((a + b) * (1 + weights), dim=1))
+    torch.testing.assert_close(FCFusion(16, init="sum")(a, b), F.normalize(a + b, dim=1))
+    random = FCFusion(16, init="random")(a, b)
+    assert not torch.allclose(random, F.normalize(a + b, dim=1), atol=1e-2)
+
+
 def test_fc_fusion_matches_hand_computation() -> None:
     module = FCFusion(2)
     weight = [[1.0, 2.0, 0.0, -1.0], [0.0, 1.0, 3.0, 1.0]]

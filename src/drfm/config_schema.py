@@ -147,6 +147,8 @@ class ModelConfig:
     pooling: Literal["avg", "gem"] = key("global pooling of the feature map")
     feature_dim: int | None = key("linear projection after pooling; null: the backbone's channels", ge=1)
     fusion: Literal["crff", "fc", "none"] = key("fusion module: CRFF, one FC layer (A5) or none")
+    fusion_init: Literal["sum", "random"] = key(
+        "initial output layer of the fusion: sum (fused = a + b at the start) or random (PyTorch's Linear)")
 
 
 @dataclass(frozen=True)

@@ -147,8 +147,8 @@ def load_model(args: argparse.Namespace, config: dict) -> tuple[DualResolutionMo
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check everything, load the model and the training split, extract once, diagnose every grid
-    point, print the table and write --json."""
+    """Check everything, load the model and the training split, extract once (once per
+    labels.stripes value of the grid), diagnose every grid point, print the table and write --json."""
     import numpy as np
 
     from drfm.data.registry import read_dataset
@@ -174,10 +174,16 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.quiet
     views = build_views(splits.train, splits, cache, sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
                         factor=pre["factor"], use_twins=config["method"] != "cc", progress=progress)
-    hr, lr = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),
-                                   batch_size=train["extract_batch_size"], device=next(model.parameters()).device,
-                                   num_workers=train["num_workers"], progress=progress, desc="extract")
-    rows = diagnose_grid(points, hr, lr, views.origin, views.pids)
+    stripes: dict[int, tuple] = {}
+    for count in sorted({point.settings["stripes"] for point in points}, reverse=True):  # one pass per count
+        hr, lr, *parts = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),
+                                               batch_size=train["extract_batch_size"],
+                                               device=next(model.parameters()).device,
+                                               num_workers=train["num_workers"], progress=progress,
+                                               desc="extract", stripes=count)
+        if count > 0:
+            stripes[count] = tuple(parts)
+    rows = diagnose_grid(points, hr, lr, views.origin, views.pids, stripes)
     identities = int(np.unique(views.pids).size) if (views.pids >= 0).all() else None
     dataset = {"name": splits.name, "root": str(splits.root), "train_images": len(views),
                "identities": identities, "cache_dir": str(cache)}

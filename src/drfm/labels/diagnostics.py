@@ -207,7 +207,8 @@ def cpg_agreement(labels: np.ndarray, num_clusters: int, hr: torch.Tensor, lr: t
 
 
 def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
-             pids: np.ndarray | None = None) -> dict[str, Any]:
+             pids: np.ndarray | None = None,
+             stripes: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
     """The row of one labels.* setting (module docstring): counts, label-free indicators and,
     when every identity is known, the pairwise quality.
 
@@ -216,9 +217,10 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
         hr, lr: (N, D) L2-normalised E_h and E_l features of every training image's HR and LR view.
         origin: (N,) HR_ORIGIN / LR_ORIGIN.
         pids: (N,) ground-truth identities (-1 unknown) or None.
+        stripes: the two views' stripe features when settings["stripes"] > 0 (assign_pseudo_labels).
     """
     started = time.perf_counter()
-    pseudo = assign_pseudo_labels(settings, hr, lr, origin, pids, quality=False)
+    pseudo = assign_pseudo_labels(settings, hr, lr, origin, pids, quality=False, stripes=stripes)
     seconds = time.perf_counter() - started
     labels, stats = pseudo.labels, pseudo.stats
     is_cpg = settings["mode"] == "cpg" and not settings["oracle"]
@@ -242,7 +244,12 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
 
 
 def diagnose_grid(points: list[GridPoint], hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
-                  pids: np.ndarray | None = None) -> list[dict[str, Any]]:
+                  pids: np.ndarray | None = None,
+                  stripes: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None) -> list[dict[str, Any]]:
     """One row per grid point, in order: {"settings": the point's varied keys, **diagnose(...)}.
-    Arguments as `diagnose`; the features are shared by every point."""
-    return [{"settings": dict(point.varied), **diagnose(point.settings, hr, lr, origin, pids)} for point in points]
+    Arguments as `diagnose`; the features are shared by every point, `stripes` maps each
+    labels.stripes value > 0 of the grid to its stripe features."""
+    stripes = stripes or {}
+    return [{"settings": dict(point.varied),
+             **diagnose(point.settings, hr, lr, origin, pids, stripes.get(point.settings["stripes"]))}
+            for point in points]

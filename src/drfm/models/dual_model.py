@@ -24,7 +24,7 @@ class DualResolutionModel(nn.Module):
 
     def __init__(self, backbone: str = "resnet50", pretrained: bool | str = True, last_stride: int = 1,
                  pooling: str = "avg", feature_dim: int | None = None, fusion: str = "crff",
-                 single_encoder: bool = False, predictor: bool = True) -> None:
+                 single_encoder: bool = False, predictor: bool = True, fusion_init: str = "sum") -> None:
         super().__init__()
         self.e_h = Encoder(backbone, pretrained=pretrained, last_stride=last_stride, pooling=pooling,
                            feature_dim=feature_dim)
@@ -36,7 +36,7 @@ class DualResolutionModel(nn.Module):
         fusions = {"crff": CRFF, "fc": FCFusion, "none": None}
         if fusion not in fusions:
             raise ValueError(f"unknown fusion '{fusion}' (known: {', '.join(fusions)})")
-        self.fusion = fusions[fusion](dim) if fusions[fusion] is not None else None
+        self.fusion = fusions[fusion](dim, init=fusion_init) if fusions[fusion] is not None else None
         # channels_last: ~1.6-3x faster convolutions on CPU (PERF-NOTES), neutral or better on GPU.
         self.to(memory_format=torch.channels_last)
 
@@ -47,7 +47,7 @@ class DualResolutionModel(nn.Module):
         return cls(
             backbone=model_cfg["backbone"], pretrained=model_cfg["pretrained"],
             last_stride=model_cfg["last_stride"], pooling=model_cfg["pooling"],
-            feature_dim=model_cfg["feature_dim"], fusion=model_cfg["fusion"],
+            feature_dim=model_cfg["feature_dim"], fusion=model_cfg["fusion"], fusion_init=model_cfg["fusion_init"],
             single_encoder=config["method"] == "cc",
             predictor=config["method"] != "cc" and bool(loss_cfg["instance_consistency"]),
         )
