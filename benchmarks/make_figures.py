@@ -3,7 +3,7 @@
     python benchmarks/make_figures.py --viper-work DIR --demo-work DIR --out docs
 
 Figure 6 (pseudo-label F-score per epoch of CC, A2, A4 and DRFM) reads the MLR-VIPeR runs that
-benchmarks/mlr_viper_table.py wrote under VIPER_WORK/runs. Figure 7 (same- vs cross-resolution
+benchmarks/mlr_table.py wrote under VIPER_WORK/runs. Figure 7 (same- vs cross-resolution
 positive-pair distances, FC fusion (A5) vs CRFF) needs several images per person at the same
 resolution, which MLR-VIPeR does not have (one image per person and camera), so it trains
 a5-demo and drfm-demo on the demo world (seed 0) under DEMO_WORK, unless they are there already.

@@ -1,0 +1,37 @@
+"""Figure 6 (pseudo-label F-score per epoch) for the small real development sets.
+
+    python benchmarks/make_dev_figures.py --work final/ilids:MLR-iLIDS final/3dpes:MLR-3DPeS --out docs
+
+Each WORK folder is one written by benchmarks/mlr_table.py; its runs `drfm-s*`, `cc-s*` and, when
+present, `drfm-paper-clustering-s*` are drawn (mean over seeds, min-max band). Writes
+OUT/fig6_<name>.png per folder, the name lower-cased without "MLR-".
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from drfm.evaluation.figures import plot_label_fscore
+
+CURVES = (("DRFM (drfm-cpu)", "drfm"), ("CC (cc-cpu)", "cc"),
+          ("DRFM, paper clustering", "drfm-paper-clustering"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--work", nargs="+", required=True, metavar="DIR:TITLE",
+                        help="a mlr_table.py work folder and the dataset's name for the title")
+    parser.add_argument("--out", default="docs")
+    args = parser.parse_args()
+    for item in args.work:
+        folder, _, name = item.partition(":")
+        runs = Path(folder) / "runs"
+        groups = {label: sorted(runs.glob(f"{prefix}-s[0-9]*")) for label, prefix in CURVES}
+        out = Path(args.out) / f"fig6_{name.lower().replace('mlr-', '')}.png"
+        print(plot_label_fscore({k: v for k, v in groups.items() if v}, out,
+                                title=f"{name}, CPU preset: pseudo-label F-score per epoch"))
+
+
+if __name__ == "__main__":
+    main()
