@@ -257,7 +257,7 @@ def test_validate_config_checks_a_config_changed_after_loading():
         (("data", "root"), "", r"^data.root: expected a folder path or null, got ''$"),
         (("train", "lr"), "fast", r"^train.lr: expected a number > 0, got 'fast'$"),
         (("train", "epochs"), -1, r"^train.epochs: expected an integer >= 0 .*got -1$"),
-        (("labels", "k2"), 99, r"^labels.k2=99 must be at most labels.k1=30 "),
+        (("labels", "k2"), 99, r"^labels.k2=99 must be at most labels.k1=10 "),
         (("train", "batch_size"), 2, r"^train.batch_size=2 must be at least train.instances_per_id=4 "),
         (("method",), "cc", r"^method=cc clusters every image: it needs labels.mode=all"),
     ]
