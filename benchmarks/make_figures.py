@@ -19,7 +19,8 @@ import numpy as np
 from drfm.config import load_config
 from drfm.data.demo_world import generate_demo_world
 from drfm.engine.inference import run_feature_arrays
-from drfm.engine.trainer import Trainer
+from drfm.engine.runs import start_run
+from drfm.engine.checkpoint import read_log
 from drfm.evaluation.figures import plot_label_fscore, plot_pair_distance_histograms, positive_pair_distances
 
 
@@ -31,7 +32,7 @@ def demo_run(name: str, work: Path) -> Path:
     if not (run_dir / "log.jsonl").exists():
         config = load_config(name)
         config["data"].update(dataset="mlr", root=str(world), cache_dir=str(work / "cache"))
-        Trainer.create(config, run_dir, progress=False).fit()
+        start_run(config, run_dir, progress=False).fit()
     return run_dir
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     parser.add_argument("--out", default="docs")
     args = parser.parse_args()
     runs = Path(args.viper_work) / "runs"
-    groups = {label: sorted(runs.glob(f"{name}-s*")) for label, name in
+    groups = {label: [read_log(run) for run in sorted(runs.glob(f"{name}-s*"))] for label, name in
               (("CC", "cc-cpu"), ("A2", "a2-cpu"), ("A4", "a4-cpu"), ("DRFM", "drfm-cpu"))}
     print(plot_label_fscore(groups, Path(args.out) / "fig6_label_fscore.png",
                             title="MLR-VIPeR, CPU preset: pseudo-label F-score per epoch"))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from drfm.config import load_config
 from drfm.data.demo_world import generate_demo_world
-from drfm.engine.trainer import Trainer
+from drfm.engine.runs import start_run
 
 
 def make_world(root: Path) -> Path:
@@ -23,5 +23,5 @@ def make_run(root: Path, world: Path, *overrides: str, name: str = "run") -> Pat
                                        "preprocess.sr_backend=bicubic", "train.extract_batch_size=4", *overrides])
     config["data"].update(dataset="mlr", root=str(world), cache_dir=str(root / "cache"))
     run_dir = root / name
-    Trainer.create(config, run_dir, progress=False)
+    start_run(config, run_dir, progress=False)
     return run_dir

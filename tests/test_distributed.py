@@ -34,12 +34,12 @@ def _worker(rank: int, world: int, port: int, config: dict, run_dir: str, out_di
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    from drfm.engine.trainer import Trainer
+    from drfm.engine.runs import start_run
 
-    trainer = Trainer.create(config, run_dir, progress=False)
+    trainer = start_run(config, run_dir, progress=False)
+    assert isinstance(trainer.network, torch.nn.parallel.DistributedDataParallel)
     trainer.fit()
-    memory_state = {f"{space}.{k}": v for space, m in trainer.memories.items() for k, v in m.state_dict().items()
-                    if isinstance(v, torch.Tensor)}
+    memory_state = trainer.objective.state()
     Path(out_dir, f"rank{rank}.txt").write_text(
         f"{_digest(trainer.model.state_dict())} {_digest(memory_state)} {trainer.pseudo.labels.tolist()}")
     dist.destroy_process_group()
@@ -58,3 +58,67 @@ def test_two_processes_train_in_lockstep(tmp_path: Path):
     log = read_log(tmp_path / "run")
     assert [r["epoch"] for r in log] == [0, 1]
     assert all(torch.isfinite(torch.tensor(r["losses"]["total"])) for r in log if "losses" in r)
+
+
+def _spaces_loss(features: dict) -> torch.Tensor:
+    """A loss every output space (and so every parameter) takes part in, with fixed weights."""
+    weights = torch.linspace(-1.0, 1.0, features["hr"].shape[1])
+    return sum(((value * weights).sum(dim=1) ** 2).mean() for value in features.values())
+
+
+def _images(half: int) -> tuple[torch.Tensor, torch.Tensor]:
+    images = torch.randn(8, 3, 64, 32, generator=torch.Generator().manual_seed(1))[half * 4:(half + 1) * 4]
+    return images, images.flip(-1) * 0.5
+
+
+def _gradient_worker(rank: int, world: int, port: int, config: dict, out_dir: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    from drfm.engine import distributed
+    from drfm.models.dual_model import DualResolutionModel
+
+    device = distributed.init_from_environment()
+    torch.manual_seed(0)
+    model = DualResolutionModel.from_config(config)
+    network = distributed.data_parallel(model, device)
+    assert isinstance(network, torch.nn.parallel.DistributedDataParallel)
+    torch.manual_seed(10 + rank)  # the same dropout draws as the one-process half
+    _spaces_loss(network(*_images(rank))).backward()
+    torch.save({name: p.grad for name, p in model.named_parameters() if p.requires_grad},
+               Path(out_dir, f"grad{rank}.pt"))
+    dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
+def test_data_parallel_gradient_is_the_mean_of_the_processes_gradients(tmp_path: Path):
+    """Two processes, each with half a batch, through DistributedDataParallel(model.forward) end
+    with the mean of the two halves' gradients computed by one process (every parameter included:
+    E_h, E_l, CRFF and Pred all take part in forward)."""
+    config = load_config("drfm-demo", ["model.pretrained=false", "train.device=cpu"])
+    mp.spawn(_gradient_worker, args=(2, _free_port(), config, str(tmp_path)), nprocs=2, join=True)
+    from drfm.models.dual_model import DualResolutionModel
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the workers: an untrained net's gradients depend on the thread count
+    try:
+        torch.manual_seed(0)
+        model = DualResolutionModel.from_config(config)
+        expected: dict[str, torch.Tensor] = {}
+        for half in (0, 1):
+            model.zero_grad(set_to_none=True)
+            torch.manual_seed(10 + half)
+            _spaces_loss(model(*_images(half))).backward()
+            for name, param in model.named_parameters():
+                if param.requires_grad:  # all but the BNNeck's frozen bias
+                    expected[name] = expected.get(name, 0) + param.grad / 2
+    finally:
+        torch.set_num_threads(threads)
+    for rank in (0, 1):
+        grads = torch.load(tmp_path / f"grad{rank}.pt")
+        assert set(grads) == set(expected)
+        for name, grad in grads.items():
+            assert grad is not None, f"{name} got no gradient through forward"
+            torch.testing.assert_close(grad, expected[name], rtol=1e-4, atol=1e-6)

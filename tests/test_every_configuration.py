@@ -13,7 +13,7 @@ import pytest
 
 from drfm.config import config_names, load_config
 from drfm.data.demo_world import generate_demo_world
-from drfm.engine.trainer import Trainer
+from drfm.engine.runs import start_run
 
 TRAINABLE = [name for name in config_names() if name not in ("base", "cpu", "demo")]
 TINY = ["train.device=cpu", "model.pretrained=false", "model.backbone=resnet18", "input.height=64",
@@ -39,7 +39,7 @@ def test_the_trainable_configurations_are_the_paper_rows_and_their_variants():
 def test_configuration_trains_one_epoch_with_finite_losses(world: Path, tmp_path: Path, name: str):
     config = load_config(name, TINY)
     config["data"].update(dataset="mlr", root=str(world / "world"), cache_dir=str(world / "cache"))
-    (record,) = Trainer.create(config, tmp_path / name, progress=False).fit()
+    (record,) = start_run(config, tmp_path / name, progress=False).fit()
     assert record["num_clusters"] > 0, record
     losses = record["losses"]
     assert losses and all(math.isfinite(value) for value in losses.values())

@@ -130,9 +130,9 @@ def test_resume_restores_a_lost_log_line_and_removes_killed_temporaries(world: P
 
 def test_a_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoint(world, tmp_path, monkeypatch,
                                                                                     capsys):
-    import drfm.engine.trainer as trainer_module
+    import drfm.engine.objective as objective_module
 
-    real = trainer_module.instance_consistency_loss
+    real = objective_module.instance_consistency_loss
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
@@ -140,7 +140,7 @@ def test_a_non_finite_loss_stops_with_one_line_and_keeps_the_last_good_checkpoin
         loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] == 4 else loss  # epoch 1, step 1 (2 steps per epoch)
 
-    monkeypatch.setattr(trainer_module, "instance_consistency_loss", poisoned)
+    monkeypatch.setattr(objective_module, "instance_consistency_loss", poisoned)
     out = tmp_path / "run"
     assert main(train_args(world, out, "train.epochs=3")) == 2
     line = one_error_line(capsys)

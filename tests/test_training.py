@@ -9,7 +9,7 @@ import torch
 from drfm.config import load_config
 from drfm.data.demo_world import generate_demo_world
 from drfm.engine.inference import run_feature_arrays
-from drfm.engine.trainer import Trainer
+from drfm.engine.runs import resume_run, start_run
 from drfm.errors import DrfmError
 from drfm.evaluation.features_file import FeatureSet
 from drfm.evaluation.protocol import evaluate_features
@@ -35,10 +35,10 @@ def rank1(run_dir: Path) -> float:
 
 def test_drfm_two_short_epochs_beat_the_untrained_model(world: Path, tmp_path: Path):
     overrides = ("train.epochs=2", "train.iters_per_epoch=8", "loss.ps_start_epoch=1", "labels.k1=10")
-    untrained = Trainer.create(tiny_config(world, "drfm-demo", *overrides, "train.epochs=0"),
+    untrained = start_run(tiny_config(world, "drfm-demo", *overrides, "train.epochs=0"),
                                tmp_path / "untrained", progress=False)
     untrained.fit()
-    trained = Trainer.create(tiny_config(world, "drfm-demo", *overrides), tmp_path / "trained", progress=False)
+    trained = start_run(tiny_config(world, "drfm-demo", *overrides), tmp_path / "trained", progress=False)
     log = trained.fit()
     assert len(log) == 2
     first, second = log
@@ -52,13 +52,13 @@ def test_drfm_two_short_epochs_beat_the_untrained_model(world: Path, tmp_path: P
 def test_interrupted_and_resumed_run_ends_with_identical_weights(world: Path, tmp_path: Path):
     overrides = ("train.epochs=2", "train.iters_per_epoch=2", "model.pretrained=false", "loss.ps_start_epoch=1",
                  "labels.k1=10", "labels.eps=0.9", "input.height=64", "input.width=32")
-    straight = Trainer.create(tiny_config(world, "drfm-demo", *overrides), tmp_path / "straight", progress=False)
+    straight = start_run(tiny_config(world, "drfm-demo", *overrides), tmp_path / "straight", progress=False)
     straight.fit()
-    interrupted = Trainer.create(tiny_config(world, "drfm-demo", *overrides), tmp_path / "resumed", progress=False)
+    interrupted = start_run(tiny_config(world, "drfm-demo", *overrides), tmp_path / "resumed", progress=False)
     interrupted.fit(stop_after=1)
     del interrupted
     torch.manual_seed(12345)  # a new process starts from other RNG states: resume must restore them
-    resumed = Trainer.resume(tmp_path / "resumed", progress=False)
+    resumed = resume_run(tmp_path / "resumed", progress=False)
     assert resumed.start_epoch == 1
     log = resumed.fit()
     assert [r["epoch"] for r in log] == [0, 1]
@@ -71,16 +71,16 @@ def test_interrupted_and_resumed_run_ends_with_identical_weights(world: Path, tm
 
 def test_cc_baseline_trains_and_a_new_run_refuses_an_existing_folder(world: Path, tmp_path: Path):
     config = tiny_config(world, "cc-demo", "train.epochs=1", "train.iters_per_epoch=2", "labels.k1=10")
-    log = Trainer.create(config, tmp_path / "cc", progress=False).fit()
+    log = start_run(config, tmp_path / "cc", progress=False).fit()
     assert log[0]["num_clusters"] > 0 and "sc" in log[0]["losses"]
     with pytest.raises(DrfmError, match="already holds a run"):
-        Trainer.create(config, tmp_path / "cc", progress=False)
+        start_run(config, tmp_path / "cc", progress=False)
 
 
 def test_oracle_labels_are_the_ground_truth_ids_and_leave_nothing_ambiguous(world: Path, tmp_path: Path):
     overrides = ("train.epochs=1", "train.iters_per_epoch=2", "model.pretrained=false", "loss.ps_start_epoch=0",
                  "input.height=64", "input.width=32", "labels.oracle=true")
-    trainer = Trainer.create(tiny_config(world, "drfm-demo", *overrides), tmp_path / "oracle", progress=False)
+    trainer = start_run(tiny_config(world, "drfm-demo", *overrides), tmp_path / "oracle", progress=False)
     (record,) = trainer.fit()
     pids = trainer.views.pids
     _, expected = np.unique(pids, return_inverse=True)

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from drfm.config import load_config
     from drfm.data.demo_world import generate_demo_world
     from drfm.engine.inference import run_feature_arrays
-    from drfm.engine.trainer import Trainer
+    from drfm.engine.runs import start_run
     from drfm.errors import DrfmError
     from drfm.evaluation.features_file import FeatureSet
     from drfm.evaluation.protocol import evaluate_features
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     for name, config in configs.items():
         config["data"].update(dataset="mlr", root=str(world), cache_dir=str(out / "cache"))
         run_start = time.perf_counter()
-        trainer = Trainer.create(config, out / "runs" / name, progress=not args.quiet)
+        trainer = start_run(config, out / "runs" / name, progress=not args.quiet)
         trainer.fit()
         arrays = run_feature_arrays(out / "runs" / name, progress=not args.quiet)
         result = evaluate_features(FeatureSet(**arrays), protocol="single-shot", trials=10, seed=0)

@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     from drfm.data.transforms import test_transform
     from drfm.data.views import build_views
     from drfm.engine.extract import extract_dual_features
-    from drfm.engine.trainer import check_label_settings
+    from drfm.labels.strategy import check_label_settings
     from drfm.labels.diagnostics import diagnose_grid
     from drfm.utils.seeding import environment_info
 
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     cache = Path(data["cache_dir"]) if data["cache_dir"] else default_cache
     progress = not args.quiet
     views = build_views(splits.train, splits, cache, sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
-                        factor=pre["factor"], use_twins=config["method"] != "cc", progress=progress)
+                        factor=pre["factor"], use_twins=model.uses_twins, progress=progress)
     stripes: dict[int, tuple] = {}
     for count in sorted({point.settings["stripes"] for point in points}, reverse=True):  # one pass per count
         hr, lr, *parts = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),

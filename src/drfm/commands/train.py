@@ -22,13 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from drfm.engine.trainer import Trainer
+    from drfm.engine.runs import resume_run, start_run
     from drfm.errors import DrfmError
 
     if args.resume:
         if args.config or args.out or args.overrides:
             raise DrfmError("--resume takes the run folder alone: its config.yaml says everything else")
-        trainer = Trainer.resume(args.resume, progress=not args.quiet, needs_test_split=args.eval)
+        trainer = resume_run(args.resume, progress=not args.quiet, needs_test_split=args.eval)
         run_dir = args.resume
     else:
         if not (args.config and args.out):
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
             config["data"]["dataset"] = args.dataset
         if args.root:
             config["data"]["root"] = args.root
-        trainer = Trainer.create(config, args.out, progress=not args.quiet, needs_test_split=args.eval)
+        trainer = start_run(config, args.out, progress=not args.quiet, needs_test_split=args.eval)
         run_dir = args.out
     trainer.fit()
     print(f"run finished: {run_dir}")

@@ -21,6 +21,12 @@ RUN_FILES = (CHECKPOINT_NAME, CONFIG_NAME, LOG_NAME, ENVIRONMENT_NAME)
 FORMAT_VERSION = 1
 
 
+def twin_cache_dir(configured: str | None, run_dir: str | Path) -> Path:
+    """Where a run's SLR/SHR twins are cached: `configured` (data.cache_dir), else RUN_DIR/../cache
+    (shared by the runs of one folder)."""
+    return Path(configured) if configured else Path(run_dir).parent / "cache"
+
+
 def is_temporary(path: Path) -> bool:
     """True for the hidden temporary folder an atomic write of a run file leaves when killed
     (`.checkpoint.pt.<random>.tmp`, see drfm.utils.io.atomic_path)."""
@@ -102,3 +108,43 @@ def write_log(run_dir: str | Path, records: list[dict]) -> None:
     """Rewrite the whole log atomically (so a resumed run never holds lines of a lost epoch)."""
     with atomic_path(Path(run_dir) / LOG_NAME) as tmp:
         tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+
+
+def check_new_run_folder(run_dir: Path) -> bool:
+    """DrfmError unless RUN_DIR can hold a new run: it does not exist, is an empty folder, or
+    holds only what a start that failed before its first epoch left (returns True then)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise DrfmError(f"{run_dir}: exists and is not a folder; choose another --out")
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return False
+    ours = {CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, ENVIRONMENT_NAME}
+    others = sorted(p.name for p in run_dir.iterdir() if p.name not in ours and not is_temporary(p))
+    if (run_dir / CHECKPOINT_NAME).is_file():
+        state = load_checkpoint(run_dir)
+        planned = state.get("config", {}).get("train", {}).get("epochs", 0)
+        if state["epoch"] > 0 or planned == 0 or others:
+            raise DrfmError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
+        return True
+    if others:
+        raise DrfmError(f"{run_dir}: exists and is not a drfm run folder (holds {others[0]}); choose another --out")
+    return True
+
+
+def remove_run_files(run_dir: Path) -> None:
+    """Remove the files a failed start left in RUN_DIR (only drfm's own names)."""
+    for name in (CHECKPOINT_NAME, LOG_NAME, CONFIG_NAME, ENVIRONMENT_NAME):
+        (run_dir / name).unlink(missing_ok=True)
+    remove_stale_temporaries(run_dir)
+
+
+def summarise_epoch(record: dict) -> str:
+    """One human-readable line per epoch."""
+    parts = [f"epoch {record['epoch']:3d}", f"clusters {record['num_clusters']}",
+             f"N1c {record['N1c']}/{record['N1']}", f"LR labelled {record['num_labelled_lr']}/{record['N2']}"]
+    if "label_quality" in record:
+        parts.append(f"label F {record['label_quality']['f1']:.3f}")
+    for name, value in record.get("losses", {}).items():
+        parts.append(f"L_{name} {value:.3f}")
+    if "skipped" in record:
+        parts.append(record["skipped"])
+    return "  ".join(parts)

@@ -3,13 +3,15 @@
 `drfm train` under `torchrun --nproc_per_node N` (or several nodes) runs data-parallel: each
 process extracts a shard of the training images and the shards are gathered, so every process
 clusters the same features and holds the same pseudo-labels and memories; each process trains on
-its own P x K batch, gradients are averaged across processes after backward, and the memories are
-updated with the features of every process's batch. Only rank 0 writes checkpoints and logs.
+its own P x K batch through the model wrapped in DistributedDataParallel (gradients averaged in
+buckets, overlapping backward), and the memories are updated with the features of every process's
+batch. Only rank 0 writes checkpoints and logs.
 A single process needs none of this: every function here is then a no-op.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import torch
@@ -98,17 +100,19 @@ def gather_rows(local: torch.Tensor) -> torch.Tensor:
     return torch.cat(gathered)
 
 
-def average_gradients(model: nn.Module) -> None:
-    """All-reduce (mean) every parameter's gradient; a missing gradient counts as zero."""
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model` wrapped in DistributedDataParallel inside a process group, `model` itself otherwise.
+
+    Buffers (BatchNorm statistics) are not broadcast at every forward: each process keeps its own
+    during an epoch and `broadcast_buffers` copies rank 0's after it.
+    """
     if not active():
-        return
-    for param in model.parameters():
-        if not param.requires_grad:
-            continue
-        if param.grad is None:
-            param.grad = torch.zeros_like(param)
-        dist.all_reduce(param.grad)
-        param.grad /= world_size()
+        return model
+    wrapper = nn.parallel.DistributedDataParallel
+    # newer torch names the option forward_sync_buffers (broadcast_buffers, deprecated there)
+    no_buffer_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(wrapper).parameters
+                      else {"broadcast_buffers": False})
+    return wrapper(model, device_ids=[device] if device.type == "cuda" else None, **no_buffer_sync)
 
 
 def broadcast_buffers(model: nn.Module) -> None:

@@ -11,7 +11,7 @@ from drfm.config import load_config
 from drfm.data.registry import read_dataset
 from drfm.data.transforms import test_transform
 from drfm.data.views import build_views
-from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint
+from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint, twin_cache_dir
 from drfm.engine.extract import extract_dual_features, fuse_features, resolve_device
 from drfm.errors import DrfmError
 from drfm.evaluation.features_file import FeatureSet
@@ -61,7 +61,7 @@ def test_features(config: dict, model: DualResolutionModel, records, splits, cac
     """
     pre, inp = config["preprocess"], config["input"]
     views = build_views(records, splits, cache_dir, sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
-                        factor=pre["factor"], use_twins=config["method"] != "cc", progress=progress)
+                        factor=pre["factor"], use_twins=model.uses_twins, progress=progress)
     device = next(model.parameters()).device
     hr, lr = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),
                                    batch_size=config["train"]["extract_batch_size"], device=device,
@@ -76,7 +76,7 @@ def run_feature_arrays(run_dir: str | Path, progress: bool = True) -> dict[str, 
     data = config["data"]
     splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
     splits.check_not_empty(("query", "gallery"))
-    cache = Path(data["cache_dir"]) if data["cache_dir"] else run_dir.parent / "cache"
+    cache = twin_cache_dir(data["cache_dir"], run_dir)
     arrays = {}
     for split in ("query", "gallery"):
         records = getattr(splits, split)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from drfm.data.records import DatasetSplits
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.errors import DrfmError
 from drfm.labels.cluster import cluster_features
@@ -119,3 +120,26 @@ def label_quality(labels: np.ndarray, pids: np.ndarray) -> dict[str, float]:
     """Pairwise precision, recall and F-score (the paper's Figure 6) of (N,) labels against (N,) ids."""
     precision, recall, f1 = pairwise_precision_recall_f1(torch.as_tensor(labels), torch.as_tensor(pids))
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+
+
+def clustered_rows(mode: str, num_hr: int, num_lr: int) -> tuple[int, str]:
+    """How many feature rows one epoch clusters under labels.mode, and which ones (for messages)."""
+    if mode == "cpg":
+        return num_hr, "HR training images"
+    return num_hr + num_lr, "training images (HR and LR)"
+
+
+def check_label_settings(config: dict, splits: DatasetSplits) -> None:
+    """DrfmError naming the labels.* key when the clustering settings cannot work on this
+    dataset's training split (e.g. labels.k1 larger than the number of images clustered)."""
+    labels = config["labels"]
+    if labels["oracle"]:
+        return
+    is_lr = splits.low_resolution_mask(splits.train)
+    rows, what = clustered_rows(labels["mode"], int((~is_lr).sum()), int(is_lr.sum()))
+    where = f"{splits.root}: dataset '{splits.name}'"
+    if rows == 0:
+        raise DrfmError(f"{where} has no {what} to cluster (labels.mode={labels['mode']})")
+    if labels["k1"] > rows:
+        raise DrfmError(f"{where} has {rows} {what} to cluster, fewer than labels.k1={labels['k1']}; "
+                        f"set labels.k1 to at most {rows} (and labels.k2 <= labels.k1)")

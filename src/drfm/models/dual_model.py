@@ -19,7 +19,8 @@ class DualResolutionModel(nn.Module):
     """E_h and E_l (same architecture, separate weights), Pred, and the fusion module.
 
     `encode_hr(x)` / `encode_lr(x)` map image batches (B,3,H,W) to L2-normalised (B,D) features;
-    `fuse(a, b)` maps an (E_h, E_l) feature pair to the L2-normalised fusion feature.
+    `fuse(a, b)` maps an (E_h, E_l) feature pair to the L2-normalised fusion feature; `forward`
+    (what training and DistributedDataParallel call) gives every space's features of a batch.
     """
 
     def __init__(self, backbone: str = "resnet50", pretrained: bool | str = True, last_stride: int = 1,
@@ -51,6 +52,28 @@ class DualResolutionModel(nn.Module):
             single_encoder=config["method"] == "cc",
             predictor=config["method"] != "cc" and bool(loss_cfg["instance_consistency"]),
         )
+
+    @property
+    def uses_twins(self) -> bool:
+        """Whether images are read through resolution twins (E_h reads SR(x) of an LR image, E_l
+        DS(x) of an HR one): True with two encoders; the single encoder of Cluster Contrast reads
+        every image as it is. The one rule training, evaluation, the API and export follow."""
+        return self.e_l is not None
+
+    def forward(self, hr_images: torch.Tensor, lr_images: torch.Tensor | None = None,
+                predict: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Every space's features of a batch of (B, 3, H, W) images: "hr" = E_h(hr_images),
+        "lr" = E_l(lr_images) (a single-encoder model does not read `lr_images`: E_h's features),
+        "fusion" (with a fusion module), (B, D) each; and with a predictor "predicted" =
+        Pred("hr"[predict]), (R, D) for the R rows the boolean mask `predict` (B,) selects (all
+        rows when None)."""
+        hr = self.encode_hr(hr_images)
+        features = {"hr": hr, "lr": hr if self.e_l is None else self.encode_lr(lr_images)}
+        if self.fusion is not None:
+            features["fusion"] = self.fusion(hr, features["lr"])
+        if self.predictor is not None:
+            features["predicted"] = self.predictor(hr if predict is None else hr[predict])
+        return features
 
     def encode_hr(self, images: torch.Tensor) -> torch.Tensor:
         """E_h features, L2-normalised, (B, D)."""

@@ -17,6 +17,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def derived_rng(*keys: int) -> np.random.Generator:
+    """The NumPy generator of the key sequence (seed, epoch, rank, stream, ...): every random draw
+    that depends on the run's seed and position (batches, augmentation, loader workers) is derived
+    this one way, so no two of them share a stream."""
+    return np.random.default_rng([int(key) for key in keys])
+
+
+def derived_seed(*keys: int) -> int:
+    """A 62-bit integer seed from `derived_rng(*keys)` (for torch generators)."""
+    return int(derived_rng(*keys).integers(2**62))
+
+
 def environment_info() -> dict:
     """Versions of the pieces that decide a result: drfm, Python, PyTorch, NumPy, device."""
     import drfm
