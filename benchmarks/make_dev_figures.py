@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from drfm.engine.checkpoint import read_log
 from drfm.evaluation.figures import plot_label_fscore
 
 CURVES = (("DRFM (drfm-cpu)", "drfm"), ("CC (cc-cpu)", "cc"),
@@ -27,7 +28,7 @@ def main() -> None:
     for item in args.work:
         folder, _, name = item.partition(":")
         runs = Path(folder) / "runs"
-        groups = {label: sorted(runs.glob(f"{prefix}-s[0-9]*")) for label, prefix in CURVES}
+        groups = {label: [read_log(run) for run in sorted(runs.glob(f"{prefix}-s[0-9]*"))] for label, prefix in CURVES}
         out = Path(args.out) / f"fig6_{name.lower().replace('mlr-', '')}.png"
         print(plot_label_fscore({k: v for k, v in groups.items() if v}, out,
                                 title=f"{name}, CPU preset: pseudo-label F-score per epoch"))

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drfm.engine.checkpoint import read_log
 from drfm.evaluation.figures import plot_label_fscore, plot_pair_distance_histograms, positive_pair_distances
 
 
@@ -24,7 +25,7 @@ def test_figures_are_written(tmp_path: Path):
     run.mkdir()
     (run / "log.jsonl").write_text("".join(json.dumps({"epoch": e, "label_quality": {"f1": 0.1 * e}}) + "\n"
                                            for e in range(3)))
-    png = plot_label_fscore({"DRFM": [run]}, tmp_path / "f6.png")
+    png = plot_label_fscore({"DRFM": [read_log(run)]}, tmp_path / "f6.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     png = plot_pair_distance_histograms({"x": (np.array([0.1, 0.2]), np.array([0.5]))}, tmp_path / "f7.png")
     assert png.stat().st_size > 1000

@@ -11,7 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from drfm.engine.checkpoint import read_log  # noqa: E402
 from drfm.utils.io import atomic_path  # noqa: E402
 
 
@@ -22,15 +21,15 @@ def _save(figure, out_png: str | Path) -> Path:
     return Path(out_png)
 
 
-def plot_label_fscore(runs: dict[str, list[str | Path]], out_png: str | Path, title: str = "") -> Path:
+def plot_label_fscore(logs: dict[str, list[list[dict]]], out_png: str | Path, title: str = "") -> Path:
     """Figure 6: pairwise F-score of the pseudo-labels per epoch, one line per configuration.
 
-    `runs` maps a legend label to run folders (several seeds: mean line, min-max band). Reads
-    `label_quality.f1` of each log.jsonl line.
+    `logs` maps a legend label to the per-epoch logs of its runs (drfm.engine.checkpoint.read_log;
+    several seeds: mean line, min-max band), read at `label_quality.f1`.
     """
     figure, axis = plt.subplots(figsize=(5.5, 3.6))
-    for label, folders in runs.items():
-        curves = [[r["label_quality"]["f1"] for r in read_log(folder) if "label_quality" in r] for folder in folders]
+    for label, run_logs in logs.items():
+        curves = [[r["label_quality"]["f1"] for r in log if "label_quality" in r] for log in run_logs]
         curves = [c for c in curves if c]
         if not curves:
             continue

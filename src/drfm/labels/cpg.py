@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from drfm.errors import DrfmError
-from drfm.memory.memories import normalized_group_means
+from drfm.utils.group_means import normalized_group_means
 
 
 @dataclass

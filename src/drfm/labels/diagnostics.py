@@ -63,7 +63,7 @@ import torch
 
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.labels.strategy import assign_pseudo_labels
-from drfm.memory.memories import normalized_group_means
+from drfm.utils.group_means import normalized_group_means
 
 CHUNK_ROWS = 4096
 """Images per block when comparing features with centroids (bounds memory at CHUNK_ROWS x K)."""

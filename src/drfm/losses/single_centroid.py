@@ -1,6 +1,6 @@
 """L_sc: single-centroid contrastive loss (non-parametric softmax over cluster centroids).
 
-Used by the ablations A1-A6 (SPEC "Losses") and, through `ClusterMemory`, by the Cluster Contrast
+Used by the ablations A1-A6 (SPEC "Losses") and, with `ClusterMemory` centroids, by the Cluster Contrast
 baseline.
 """
 
