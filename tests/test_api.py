@@ -13,7 +13,7 @@ import drfm
 from drfm.api import ReIDModel, as_pil_images
 from drfm.data.image_io import load_image
 from drfm.data.registry import read_dataset
-from drfm.data.resolution import downsample
+from drfm.data.downsampling import downsample
 from drfm.data import transforms
 from drfm.engine import inference
 from drfm.errors import DrfmError

@@ -14,7 +14,8 @@ from sklearn.datasets import load_sample_image
 
 from drfm.data.image_io import load_image
 from drfm.models.backbones import build_backbone, efficientnet_lite0_weights_path
-from drfm.models.efficientnet_lite import IMAGENET_MEAN, IMAGENET_STD, convert_state_dict
+from drfm.models.efficientnet_lite import convert_state_dict
+from drfm.utils.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from drfm.models.encoder import Encoder
 
 VIPER = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "VIPeR"

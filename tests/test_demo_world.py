@@ -12,7 +12,7 @@ from PIL import Image
 
 from drfm.data import demo_world
 from drfm.data.demo_world import Views, draw_person, generate_demo_world, preview_grid, sample_identities
-from drfm.data.mlr import downsample
+from drfm.data.downsampling import downsample
 from drfm.data.registry import read_dataset
 from drfm.errors import DrfmError
 

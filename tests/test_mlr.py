@@ -12,7 +12,8 @@ from PIL import Image
 
 from drfm.cli import main
 from drfm.commands import prepare_mlr
-from drfm.data.mlr import build_mlr, downsample, draw_scale_factor
+from drfm.data.downsampling import downsample
+from drfm.data.mlr import build_mlr, draw_scale_factor
 from drfm.data.registry import read_dataset
 from drfm.errors import DrfmError
 from fixtures_layouts import (

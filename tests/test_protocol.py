@@ -243,6 +243,49 @@ def test_evaluate_features_uses_cosine_distance():
         evaluate_features(fs, trials=0)
 
 
+# ---------------------------------------------------------------- drawn ranking = scored ranking
+
+def drawn_lists(monkeypatch, features, protocol):
+    """The ranked lists `visualize_features` draws for every query of `features` (pictures not written)."""
+    import drfm.evaluation.visualize as visualize
+
+    drawn = []
+    monkeypatch.setattr(visualize, "write_pictures", lambda lists, *args: drawn.extend(lists))
+    visualize.visualize_features(features, len(features.query_feats), "unused.html",
+                                 top=len(features.gallery_feats), protocol=protocol)
+    return drawn
+
+
+def test_visualize_draws_the_protocols_ranking_on_ties(monkeypatch):
+    # Query 0 ([1, 0], id 1, camera 0): gallery 0 ([1, 1e-5], another id) ties with 1, 2 and 5 at
+    # distance 0 in float32 (in float64 it lies 5e-11 further), so the protocol puts it first by
+    # index; gallery 2 (id 1, camera 0) is multi-shot junk. Query 1 ([0, 1], id 4, unknown camera
+    # -1): gallery 4 (id 4, camera -1) is a positive, not junk, tied with gallery 3 at distance 0.
+    gallery_paths = np.array([f"g{j}.png" for j in range(6)])
+    features = FeatureSet(np.array([[1, 0], [0, 1]], np.float32), np.array([1, 4]), np.array([0, -1]),
+                          np.array([[1, 1e-5], [1, 0], [2, 0], [0, 1], [0, 1], [1, 0]], np.float32),
+                          np.array([2, 1, 1, 3, 4, 1]), np.array([1, 1, 0, 1, -1, 2]),
+                          np.array(["q0.png", "q1.png"]), gallery_paths)
+    expected = {"multi-shot": [[0, 1, 5, 3, 4], [3, 4, 0, 1, 2, 5]],
+                "single-shot": [[0, 1, 2, 5, 3, 4], [3, 4, 0, 1, 2, 5]]}
+    dist = cosine_distance(features.query_feats, features.gallery_feats)
+    for protocol, orders in expected.items():
+        drawn = drawn_lists(monkeypatch, features, protocol)
+        assert [[int(m.stem[1:]) for m in ranked.matches] for ranked in drawn] == orders
+        for i, ranked in enumerate(drawn):
+            assert ranked.distances.dtype == np.float32
+            np.testing.assert_array_equal(ranked.distances, dist[i, orders[i]])
+        # The ranks of the drawn positives give exactly the AP and INP the protocol scores.
+        scored = rank_metrics(dist, features.query_pids, features.query_camids, features.gallery_pids,
+                              features.gallery_camids, ignore_same_camera=protocol == "multi-shot")
+        for i, ranked in enumerate(drawn):
+            hits = [rank for rank, path in enumerate(ranked.matches, 1)
+                    if features.gallery_pids[int(path.stem[1:])] == features.query_pids[i]]
+            ap = sum(k / rank for k, rank in enumerate(hits, 1)) / len(hits)
+            assert ap == pytest.approx(scored["ap"][i], abs=1e-12)
+            assert len(hits) / hits[-1] == pytest.approx(scored["inp"][i], abs=1e-12)
+
+
 # ---------------------------------------------------------------- features file
 
 def small_arrays(rng, num_query=6, num_gallery=8, dim=4):

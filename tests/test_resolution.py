@@ -15,10 +15,10 @@ from PIL import Image
 from drfm.commands import prepare_sr as prepare_sr_command
 from drfm.data.image_io import load_image
 from drfm.data.records import DatasetSplits, ImageRecord
+from drfm.data.downsampling import downsample
 from drfm.data.resolution import (
     cache_key,
     cached_file,
-    downsample,
     prepare_resolution_views,
     resolution_sources,
 )

@@ -13,8 +13,9 @@ from PIL import Image
 from drfm.cli import main
 from drfm.errors import DrfmError
 from drfm.evaluation.features_file import save_features
-from drfm.evaluation.visualize import (COLOURS, CORRECT, INCORRECT, UNKNOWN, RankedList, match_marks, rank_gallery,
-                                       render_html, render_png)
+from drfm.evaluation.protocol import rank_gallery
+from drfm.evaluation.visualize import (COLOURS, CORRECT, INCORRECT, UNKNOWN, RankedList, match_marks, render_html,
+                                       render_png)
 from drfm.search import build_index, file_identities, gallery_files, search
 
 

@@ -27,8 +27,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from drfm.data.downsampling import downsample
 from drfm.data.image_io import load_image
-from drfm.data.resolution import downsample
 from drfm.data.sr_backends import SRBackend, get_sr_backend
 from drfm.data.transforms import test_transform
 from drfm.engine.checkpoint import CHECKPOINT_NAME
@@ -36,6 +36,7 @@ from drfm.engine.inference import load_run
 from drfm.engine.extract import resolve_device
 from drfm.errors import DrfmError
 from drfm.models.dual_model import DualResolutionModel
+from drfm.utils.hashing import files_sha256
 
 RESOLUTIONS = ("auto", "low", "high")
 ImageInput = str | os.PathLike | Image.Image | torch.Tensor
@@ -100,14 +101,6 @@ def as_pil_images(images: ImageInput | Sequence[ImageInput]) -> list[Image.Image
     return out
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class ReIDModel:
     """A trained run ready for inference: `embed` images into fusion features.
 
@@ -160,7 +153,7 @@ class ReIDModel:
         if self._fingerprint is None:
             settings = {key: self.config[key] for key in ("method", "input", "preprocess")}
             settings["lr_height_threshold"] = self.config["data"].get("lr_height_threshold")
-            h = hashlib.sha256(_file_sha256(self.checkpoint).encode())
+            h = hashlib.sha256(files_sha256([self.checkpoint]).encode())
             h.update(json.dumps(settings, sort_keys=True).encode())
             self._fingerprint = h.hexdigest()
         return self._fingerprint
@@ -190,7 +183,7 @@ class ReIDModel:
         """
         factor = int(self.config["preprocess"]["factor"])
         hr_images, lr_images = list(images), list(images)
-        if self.config["method"] != "cc":
+        if self.network.model.uses_twins:
             low_index = np.flatnonzero(low)
             if len(low_index):
                 upscaled = self._sr_backend().upscale([images[i] for i in low_index], scale=factor)

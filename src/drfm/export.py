@@ -6,11 +6,11 @@ and any batch size B:
 
 - `hr_view`: what E_h reads; `lr_view`: what E_l reads. Each view is the image resized to H x W
   (bicubic, antialiased), scaled to [0, 1] and normalised with the ImageNet mean
-  (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225) per channel (drfm.data.transforms).
+  (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225) per channel (drfm.utils.imagenet).
 - resolution "low" (query x is low-resolution): hr_view from SR(x), the run's SR backend
   upscaling x by `preprocess.factor`; lr_view from x itself.
 - resolution "high" (x is high-resolution): hr_view from x itself; lr_view from DS(x), x
-  down-sampled by `preprocess.factor` (bicubic, antialiased: drfm.data.resolution.downsample).
+  down-sampled by `preprocess.factor` (bicubic, antialiased: drfm.data.downsampling.downsample).
 - a run without a fusion module reads `hr_view` only (the model has that one input); for the
   Cluster Contrast baseline hr_view is the image itself at either resolution.
 
@@ -31,8 +31,8 @@ import torch
 
 from drfm import __version__
 from drfm.api import FeatureNet, ReIDModel
-from drfm.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from drfm.errors import DrfmError
+from drfm.utils.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from drfm.utils.io import atomic_path
 
 FORMATS = ("onnx", "torchscript")
@@ -51,7 +51,7 @@ def export_metadata(model: ReIDModel, resolution: str) -> dict:
     """What a caller of the exported model must know: inputs, their preprocessing, the output."""
     config, pre = model.config, model.config["preprocess"]
     height, width = config["input"]["height"], config["input"]["width"]
-    if config["method"] == "cc":
+    if not model.network.model.uses_twins:
         views = {"hr_view": "x"}
     elif resolution == "low":
         views = {"hr_view": f"SR(x): {pre['sr_backend']} x{pre['factor']} super-resolution", "lr_view": "x"}

@@ -34,7 +34,8 @@ from drfm.api import ReIDModel, as_pil_images
 from drfm.data.datasets import caviar, mlr, prid2011
 from drfm.data.image_io import IMAGE_SUFFIXES, is_image_file
 from drfm.errors import DrfmError
-from drfm.evaluation.visualize import RankedList, cosine_distances, ranked_lists
+from drfm.evaluation.protocol import cosine_distance
+from drfm.evaluation.visualize import RankedList, ranked_lists
 from drfm.utils.io import atomic_path
 
 INDEX_FORMAT = "drfm-search-index/1"
@@ -249,7 +250,7 @@ def search(model: ReIDModel, queries: Sequence[str | os.PathLike], gallery: str 
     pids = file_identities(query_paths + index.paths)
     return SearchResult(
         queries=query_paths, query_low=query_low, query_sizes=[im.size for im in images],
-        distances=cosine_distances(query_feats, index.features), index=index,
+        distances=cosine_distance(query_feats, index.features), index=index,
         query_pids=None if pids is None else pids[: len(query_paths)],
         gallery_pids=None if pids is None else pids[len(query_paths):],
     )

@@ -24,10 +24,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-import drfm
-from drfm.data.datasets.mlr import MANIFEST_FORMAT, MANIFEST_NAME
+from drfm.data.datasets.mlr import MANIFEST_NAME, entry_order, manifest_entry, write_manifest
+from drfm.data.downsampling import INTERPOLATION, downsample
 from drfm.data.image_io import load_image
-from drfm.data.mlr import INTERPOLATION, SPLITS, downsample
 from drfm.errors import DrfmError
 from drfm.utils.io import atomic_path
 
@@ -578,42 +577,21 @@ def generate_demo_world(
                 rel = f"images/{split}/c{camid}/{pid:04d}_c{camid}_{k:03d}.png"
                 (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
                 image.save(tmp / rel, format="PNG", compress_level=1)
-                entries.append(
-                    {
-                        "source": None,
-                        "path": rel,
-                        "pid": pid,
-                        "camid": camid,
-                        "r": r,
-                        "interpolation": INTERPOLATION if is_lr else None,
-                        "split": split,
-                        "resolution": "LR" if is_lr else "HR",
-                        "width": image.size[0],
-                        "height": image.size[1],
-                    }
-                )
-        entries.sort(key=lambda e: (SPLITS.index(e["split"]), e["pid"], e["camid"], e["path"]))
-        counts = {
-            split: {
-                "images": sum(e["split"] == split for e in entries),
-                "ids": len({e["pid"] for e in entries if e["split"] == split}),
-            }
-            for split in SPLITS
-        }
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "dataset": "demo",
-            "source_root": None,
-            "seed": seed,
-            "tool_version": drfm.__version__,
-            "lr_cameras": [lr_camera],
-            "scale_factors": lr_scale_factors,
-            "interpolation": INTERPOLATION,
-            "lr_height_threshold": None,
-            "counts": counts,
-            "entries": entries,
-        }
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                entry = manifest_entry(None, rel, pid, camid, r, split, is_lr)
+                entry["width"], entry["height"] = image.size
+                entries.append(entry)
+        entries.sort(key=entry_order)
+        manifest = write_manifest(
+            tmp,
+            entries,
+            dataset="demo",
+            source_root=None,
+            seed=seed,
+            lr_cameras=[lr_camera],
+            scale_factors=lr_scale_factors,
+            interpolation=INTERPOLATION,
+            lr_height_threshold=None,
+        )
     return manifest
 
 

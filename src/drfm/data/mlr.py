@@ -31,10 +31,9 @@ Which images are LR (`lr_rule` in the manifest):
   down-sampled.
 Under "downsample" and "per-person-half" each LR image is down-sampled by r = `scale_factors[k]`,
 k drawn by `numpy.random.default_rng([seed, stable_hash(source path relative to the root)])`, so
-r depends only on the seed and the file, not on order. Down-sampling is PIL
-`resize((max(1, round(w / r)), max(1, round(h / r))), Image.BICUBIC, reducing_gap=None)` (Python's
-round: halves go to the even number); PIL widens the bicubic kernel by the reduction factor, so
-it is antialiased (1-pixel black/white stripes become mid grey, not aliased stripes).
+r depends only on the seed and the file, not on order. Down-sampling is
+`drfm.data.downsampling.downsample` (to max(1, round(w / r)) x max(1, round(h / r)) pixels,
+bicubic, antialiased).
 Every output is PNG (lossless, no timestamp), so two builds with the same inputs and seed are
 byte-identical; the manifest has no timestamp and no path of OUT.
 
@@ -50,7 +49,6 @@ build of OUT starts, and reported.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -59,19 +57,24 @@ from pathlib import Path, PurePosixPath
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
-import drfm
 from drfm.data.datasets.folder import DEFAULT_LR_HEIGHT_THRESHOLD, image_height
-from drfm.data.datasets.mlr import MANIFEST_FORMAT, MANIFEST_NAME, load_manifest
+from drfm.data.datasets.mlr import (
+    MANIFEST_NAME,
+    SPLITS,
+    entry_order,
+    load_manifest,
+    manifest_entry,
+    write_manifest,
+)
+from drfm.data.downsampling import INTERPOLATION, downsample
 from drfm.data.image_io import load_image
 from drfm.data.records import UNKNOWN_CAMID, UNKNOWN_PID, DatasetSplits, ImageRecord, seeded_person_half
 from drfm.data.registry import read_dataset
 from drfm.errors import DrfmError
 from drfm.utils.io import atomic_path
 
-INTERPOLATION = "bicubic-antialias"
 DEFAULT_SCALE_FACTORS = (2, 3, 4)
 # LR camera per dataset. VIPeR / CUHK03: camera 1 (cam_b, view 2), the cameras the readers already
 # use as query. PRID 2011: camera 0 (cam_a), the single-shot query camera, so that the 549 cam_b-only
@@ -79,7 +82,6 @@ DEFAULT_SCALE_FACTORS = (2, 3, 4)
 DEFAULT_LR_CAMERA = {"viper": 1, "cuhk03": 1, "prid2011": 0, "market1501": 0}
 FALLBACK_LR_CAMERA = 1
 DISTRACTOR_PIDS = {"market1501": frozenset({0})}
-SPLITS = ("train", "query", "gallery")
 # lr_rule values (module docstring); the first two down-sample their LR images.
 DOWNSAMPLE, PER_PERSON_HALF, NATIVE, HEIGHT = "downsample", "per-person-half", "native", "height"
 DOWNSAMPLING_RULES = (DOWNSAMPLE, PER_PERSON_HALF)
@@ -96,13 +98,6 @@ def draw_scale_factor(seed: int, source: str, scale_factors: Sequence[int]) -> i
     """The down-sampling factor of the image at relative path `source`: seeded per image."""
     rng = np.random.default_rng([seed, stable_hash(source)])
     return int(scale_factors[int(rng.integers(len(scale_factors)))])
-
-
-def downsample(image: Image.Image, r: int) -> Image.Image:
-    """`image` (w x h) resized to max(1, round(w / r)) x max(1, round(h / r)), antialiased bicubic."""
-    width, height = image.size
-    size = (max(1, round(width / r)), max(1, round(height / r)))
-    return image.resize(size, Image.BICUBIC, reducing_gap=None)
 
 
 def _relative_source(record: ImageRecord, root: Path) -> str:
@@ -259,17 +254,6 @@ def _output_path(split: str, source: str, pid: int, camid: int) -> str:
     return str(PurePosixPath("images", split, source_path.parent, f"{pid_part}_{cam_part}_{source_path.stem}.png"))
 
 
-def _counts(entries: list[dict]) -> dict:
-    """Images and known identities per split."""
-    return {
-        split: {
-            "images": sum(e["split"] == split for e in entries),
-            "ids": len({e["pid"] for e in entries if e["split"] == split and e["pid"] != UNKNOWN_PID}),
-        }
-        for split in SPLITS
-    }
-
-
 def _lr_images(
     mode: str, records: list[ImageRecord], lr_cameras: tuple[int, ...], seed: int, threshold: int
 ) -> dict[ImageRecord, bool]:
@@ -321,18 +305,10 @@ def build_mlr(
         source = _relative_source(record, root)
         r = draw_scale_factor(seed, source, factors) if mode in DOWNSAMPLING_RULES and is_lr[record] else 1
         entries.append(
-            {
-                "source": source,
-                "path": _output_path(split, source, pid, record.camid),
-                "pid": pid,
-                "camid": record.camid,
-                "r": r,
-                "interpolation": INTERPOLATION if r > 1 else None,
-                "split": split,
-                "resolution": "LR" if is_lr[record] else "HR",
-            }
+            manifest_entry(source, _output_path(split, source, pid, record.camid), pid, record.camid, r, split,
+                           is_lr[record])
         )
-    entries.sort(key=lambda e: (SPLITS.index(e["split"]), e["pid"], e["camid"], e["source"]))
+    entries.sort(key=entry_order)
     clashes = Counter(e["path"] for e in entries)
     for entry in entries:
         if clashes[entry["path"]] > 1:
@@ -350,21 +326,18 @@ def build_mlr(
             target.parent.mkdir(parents=True, exist_ok=True)
             image.save(target, format="PNG")
             entry["width"], entry["height"] = image.size
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "dataset": dataset,
-            "source_root": str(root.resolve()),
-            "seed": seed,
-            "tool_version": drfm.__version__,
-            "lr_rule": mode,
-            "lr_cameras": list(lr_cameras),
-            "scale_factors": list(factors) if mode in DOWNSAMPLING_RULES else [],
-            "interpolation": INTERPOLATION if mode in DOWNSAMPLING_RULES else None,
-            "lr_height_threshold": threshold if mode == HEIGHT else None,
-            "counts": _counts(entries),
-            "entries": entries,
-        }
-        (tmp / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        manifest = write_manifest(
+            tmp,
+            entries,
+            dataset=dataset,
+            source_root=str(root.resolve()),
+            seed=seed,
+            lr_cameras=lr_cameras,
+            scale_factors=factors if mode in DOWNSAMPLING_RULES else (),
+            interpolation=INTERPOLATION if mode in DOWNSAMPLING_RULES else None,
+            lr_height_threshold=threshold if mode == HEIGHT else None,
+            lr_rule=mode,
+        )
         replaced = _existing_build(out)  # again: files may have appeared in OUT during the build
     if replaced and report is not None:
         report(f"Replaced the earlier MLR build in {out}.")

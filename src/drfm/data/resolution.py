@@ -22,6 +22,7 @@ from pathlib import Path
 from PIL import Image
 from tqdm import tqdm
 
+from drfm.data.downsampling import downsample
 from drfm.data.image_io import load_image
 from drfm.data.records import DatasetSplits, ImageRecord
 from drfm.data.sr_backends import SRBackend, get_sr_backend
@@ -31,16 +32,6 @@ from drfm.utils.io import atomic_path, write_json_atomic
 KINDS = ("slr", "shr")
 SLR_METHOD = "bicubic"
 SLR_VERSION = "pil-bicubic-antialias"
-
-
-def downsampled_size(width: int, height: int, factor: int) -> tuple[int, int]:
-    """SLR size in pixels: (max(1, round(width / factor)), max(1, round(height / factor)))."""
-    return max(1, round(width / factor)), max(1, round(height / factor))
-
-
-def downsample(image: Image.Image, factor: int = 4) -> Image.Image:
-    """Bicubic, antialiased (PIL's filter support widens with the factor) down-sampling by `factor`."""
-    return image.resize(downsampled_size(image.width, image.height, factor), Image.BICUBIC)
 
 
 def cache_key(image_bytes: bytes, method: str, version: str, factor: int) -> str:
@@ -99,11 +90,12 @@ def prepare_resolution_views(
 ) -> dict[str, Path]:
     """Make sure the `kind` view ("slr" or "shr") of every source image is cached; return where.
 
-    `sources`: ImageRecords or image paths. "slr" down-samples by `factor` (bicubic, antialiased;
-    `backend`, `weights`, `device` unused); "shr" upscales by `factor` with SR backend `backend`
-    (a name for `get_sr_backend(backend, weights, device)` or an SRBackend), `batch_size` images
-    per backend call. Only images missing from the cache are decoded and computed (tqdm bar when
-    `progress`). Returns {str(source path): cached PNG path} for every source.
+    `sources`: ImageRecords or image paths. "slr" down-samples by `factor` (bicubic, antialiased:
+    drfm.data.downsampling.downsample; `backend`, `weights`, `device` unused); "shr" upscales by
+    `factor` with SR backend `backend` (a name for `get_sr_backend(backend, weights, device)` or an
+    SRBackend), `batch_size` images per backend call. Only images missing from the cache are
+    decoded and computed (tqdm bar when `progress`). Returns {str(source path): cached PNG path}
+    for every source.
     Raises DrfmError naming the file for a missing or undecodable image, or for a bad option.
     """
     if kind not in KINDS:

@@ -17,7 +17,6 @@ invalidates cached SHR images.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from abc import ABC, abstractmethod
 from collections import defaultdict
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from drfm.errors import DrfmError
+from drfm.utils.hashing import files_sha256
 
 if TYPE_CHECKING:
     from transformers import Swin2SRForImageSuperResolution, Swin2SRImageProcessor
@@ -82,12 +82,7 @@ def get_sr_backend(name: str, weights: str | None = None, device: str | None = N
 
 def _digest(paths: list[Path]) -> str:
     """First 12 hex digits of the sha256 of the named files' bytes, in the given order."""
-    h = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:12]
+    return files_sha256(paths)[:12]
 
 
 def _check_scale(backend: str, scale: int, supported: int) -> None:

@@ -3,8 +3,10 @@
 Ranking. For one query, gallery image j comes before gallery image k when its distance is smaller,
 or when the distances are equal and j < k (a stable sort by distance, then by gallery index).
 Distances are compared as float32. The rank of a gallery image is 1 + the number of kept gallery
-images before it; "junk" images (multi-shot: same identity and same camera as the query) are not
-kept: they neither count as positives nor push positives down.
+images before it; "junk" images (multi-shot: same identity and same known camera as the query,
+:func:`same_camera_junk`) are not kept: they neither count as positives nor push positives down.
+:func:`rank_gallery` lists gallery images in this order (what `drfm evaluate --visualize` and
+`drfm search` draw); :func:`rank_metrics` counts the same ranks without sorting.
 
 Metrics, for a query with P > 0 positives (kept gallery images of its identity) at ranks
 r_1 < ... < r_P:
@@ -48,6 +50,31 @@ def cosine_distance(query_feats: np.ndarray, gallery_feats: np.ndarray) -> np.nd
     return (1.0 - q @ g.T).numpy()
 
 
+def same_camera_junk(
+    query_pids: np.ndarray, query_camids: np.ndarray, gallery_pids: np.ndarray, gallery_camids: np.ndarray
+) -> np.ndarray:
+    """The multi-shot (Market-1501) junk rule: True where a gallery image has the query's identity
+    and the query's camera, a known one (camid >= 0: an unknown camera is never the same camera).
+
+    The four int arrays broadcast against each other (query arrays (Q, 1) with gallery arrays (G,)
+    give a (Q, G) mask; equal-shape arrays compare pair by pair); returns bool of the broadcast shape.
+    """
+    return (gallery_pids == query_pids) & (gallery_camids == query_camids) & (query_camids >= 0)
+
+
+def rank_gallery(dist: np.ndarray, top: int, exclude: np.ndarray | None = None) -> list[np.ndarray]:
+    """Per query (row of the (Q, G) distances), the int64 indices of its first `top` gallery images
+    in the ranking of the module docstring (distances as float32, ties: lower index first),
+    skipping those where the (Q, G) bool mask `exclude` (junk) is True: Q arrays of at most `top`."""
+    dist = np.asarray(dist, dtype=np.float32)
+    masked = dist if exclude is None else np.where(exclude, np.float32(np.inf), dist)
+    order = np.argsort(masked, axis=1, kind="stable")[:, :top]
+    if exclude is None:
+        return list(order)
+    kept = ~np.take_along_axis(exclude, order, axis=1)
+    return [row[keep] for row, keep in zip(order, kept)]
+
+
 def _positive_pairs(query_pids: np.ndarray, gallery_pids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Every (query index, gallery index) with the same identity >= 0, grouped by query.
 
@@ -74,9 +101,8 @@ def rank_metrics(
 ) -> dict[str, Any]:
     """CMC, mAP and mINP of a (Q, G) distance matrix, as defined in the module docstring.
 
-    With `ignore_same_camera`, gallery images of the query's identity and camera are junk (the
-    Market-1501 rule; an unknown camera, camid < 0, is never the same camera); camids may be None
-    otherwise. Returns fractions in [0, 1]:
+    With `ignore_same_camera`, gallery images of the query's identity and camera are junk
+    (:func:`same_camera_junk`); camids may be None otherwise. Returns fractions in [0, 1]:
     ``cmc`` (max_rank,), ``mAP``, ``mINP``, per-query ``ap`` and ``inp`` (Q,) (NaN where invalid),
     ``valid`` (Q,) bool (the query has at least one positive) and ``num_valid``.
     Raises DrfmError when no query has a positive.
@@ -96,7 +122,7 @@ def rank_metrics(
         if query_camids is None or gallery_camids is None:
             raise ValueError("ignore_same_camera needs query_camids and gallery_camids")
         query_camids, gallery_camids = np.asarray(query_camids), np.asarray(gallery_camids)
-        positive = (gallery_camids[cols] != query_camids[rows]) | (query_camids[rows] < 0)
+        positive = ~same_camera_junk(query_pids[rows], query_camids[rows], gallery_pids[cols], gallery_camids[cols])
         rows, cols = rows[positive], cols[positive]
 
     ranks = np.empty(len(rows), dtype=np.int64)
@@ -108,9 +134,7 @@ def rank_metrics(
         own = dist[r, c][:, None]
         before = (row_dist < own) | ((row_dist == own) & (gallery_index < c[:, None]))
         if ignore_same_camera:
-            junk = ((gallery_pids == query_pids[r, None]) & (gallery_camids == query_camids[r, None])
-                    & (query_camids[r, None] >= 0))
-            before &= ~junk
+            before &= ~same_camera_junk(query_pids[r, None], query_camids[r, None], gallery_pids, gallery_camids)
         ranks[start:start + block] = before.sum(axis=1) + 1
 
     order = np.lexsort((ranks, rows))

@@ -1,5 +1,9 @@
 """Pictures of ranked lists: each query beside its top gallery matches, as a PNG and an HTML page.
 
+The lists are ranked as the evaluation protocol ranks them (drfm.evaluation.protocol: its cosine
+distance, float32, ties by lower gallery index, its same-camera junk rule), so a drawn rank is the
+rank the protocol scores.
+
 A match is marked correct (green) or incorrect (red) when both identities are known (pid >= 0),
 and left unmarked (grey) otherwise. The HTML page is self-contained: every picture is embedded as
 a base64 PNG data URI, so the file can be moved or mailed on its own.
@@ -19,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from drfm.data.image_io import load_image
 from drfm.errors import DrfmError
 from drfm.evaluation.features_file import FeatureSet
+from drfm.evaluation.protocol import cosine_distance, rank_gallery, same_camera_junk
 from drfm.utils.io import atomic_path
 
 CORRECT, INCORRECT, UNKNOWN = 1, 0, -1
@@ -42,24 +47,6 @@ class RankedList:
     note: str = ""
 
 
-def cosine_distances(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
-    """(Q, G) cosine distances 1 - cos(q, g) between the rows of (Q, D) and (G, D) features."""
-    q = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
-    g = gallery / np.maximum(np.linalg.norm(gallery, axis=1, keepdims=True), 1e-12)
-    return 1.0 - q @ g.T
-
-
-def rank_gallery(distances: np.ndarray, top: int, exclude: np.ndarray | None = None) -> list[np.ndarray]:
-    """Per query, the indices of its `top` nearest gallery items by increasing distance (ties:
-    lower index first), skipping those where the (Q, G) bool mask `exclude` is True."""
-    masked = distances if exclude is None else np.where(exclude, np.inf, distances)
-    order = np.argsort(masked, axis=1, kind="stable")[:, :top]
-    if exclude is None:
-        return list(order)
-    kept = ~np.take_along_axis(exclude, order, axis=1)
-    return [row[keep] for row, keep in zip(order, kept)]
-
-
 def match_marks(query_pid: int, gallery_pids: np.ndarray) -> np.ndarray:
     """CORRECT / INCORRECT per gallery pid against `query_pid`; UNKNOWN where either pid is < 0."""
     marks = np.where(gallery_pids == query_pid, CORRECT, INCORRECT)
@@ -70,7 +57,8 @@ def match_marks(query_pid: int, gallery_pids: np.ndarray) -> np.ndarray:
 def ranked_lists(query_paths: list[Path], gallery_paths: list[Path], distances: np.ndarray, top: int,
                  query_pids: np.ndarray | None = None, gallery_pids: np.ndarray | None = None,
                  notes: list[str] | None = None, exclude: np.ndarray | None = None) -> list[RankedList]:
-    """RankedList per query from a (Q, G) distance matrix; marks from the pids when both are given."""
+    """RankedList per query from a (Q, G) distance matrix, ranked by protocol.rank_gallery (skipping
+    gallery images where the (Q, G) bool mask `exclude` is True); marks from the pids when both are given."""
     lists = []
     for i, order in enumerate(rank_gallery(distances, top, exclude)):
         if query_pids is None or gallery_pids is None:
@@ -204,8 +192,10 @@ def write_pictures(lists: list[RankedList], html_path: str | Path, title: str,
 def visualize_features(features: FeatureSet, num_queries: int, html_path: str | Path, top: int = 10, seed: int = 0,
                        protocol: str = "single-shot", title: str = "") -> tuple[Path, Path]:
     """Pictures of the ranked lists of `num_queries` queries of a FeatureSet (drawn with numpy
-    default_rng(seed), shown in query order) against its whole gallery; multi-shot skips gallery
-    images of the query's identity and camera, as the protocol does. Needs the file paths."""
+    default_rng(seed), shown in query order) against its whole gallery, by the protocol's cosine
+    distances (computed for all queries, as `evaluate_features` does, then the drawn rows kept) and
+    ranking; multi-shot skips the protocol's junk (same identity, same known camera). Needs the
+    file paths."""
     if features.query_paths is None or features.gallery_paths is None:
         raise DrfmError("--visualize needs image paths (query_paths, gallery_paths) in the features file")
     if num_queries < 1:
@@ -215,10 +205,8 @@ def visualize_features(features: FeatureSet, num_queries: int, html_path: str | 
     qpids, qcams = features.query_pids[chosen], features.query_camids[chosen]
     exclude = None
     if protocol == "multi-shot":
-        exclude = ((features.gallery_pids[None, :] == qpids[:, None])
-                   & (features.gallery_camids[None, :] == qcams[:, None]))
-    distances = cosine_distances(features.query_feats[chosen].astype(np.float64),
-                                 features.gallery_feats.astype(np.float64))
+        exclude = same_camera_junk(qpids[:, None], qcams[:, None], features.gallery_pids, features.gallery_camids)
+    distances = cosine_distance(features.query_feats, features.gallery_feats)[chosen]
     notes = [f"id {p}, camera {c}" for p, c in zip(qpids, qcams)]
     lists = ranked_lists([Path(str(p)) for p in features.query_paths[chosen]],
                          [Path(str(p)) for p in features.gallery_paths], distances, top,

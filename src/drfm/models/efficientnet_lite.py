@@ -31,11 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from drfm.utils.imagenet import IMAGENET_MEAN, IMAGENET_STD
+
 BN_EPS = 1e-3
 """BatchNorm epsilon of the TensorFlow-trained weights."""
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)

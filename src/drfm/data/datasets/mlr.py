@@ -4,7 +4,8 @@ The manifest format ("drfm-mlr/1") is written by `drfm.data.mlr.build_mlr` and b
 top-level provenance (dataset, source_root, seed, tool_version, lr_rule (build_mlr only),
 lr_cameras, scale_factors, interpolation, lr_height_threshold, counts) and one entry per image with
 its `path` relative to OUT, `pid`, `camid` (-1 unknown), `split`, down-sampling factor `r`,
-`resolution` ("LR" | "HR"), width, height.
+`resolution` ("LR" | "HR"), width, height. Both writers build it with the helpers here:
+`manifest_entry`, `entry_order` (the order of the entries), `manifest_counts` and `write_manifest`.
 
 The reader returns splits named "mlr-<dataset>" whose records have absolute paths (OUT / entry
 path), `lr_cameras` from the manifest, and `meta` = the manifest without its entries plus
@@ -18,9 +19,12 @@ both non-empty.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
-from drfm.data.records import DatasetSplits, ImageRecord
+import drfm
+from drfm.data.downsampling import INTERPOLATION
+from drfm.data.records import UNKNOWN_PID, DatasetSplits, ImageRecord
 from drfm.data.registry import register_dataset
 from drfm.errors import DrfmError
 
@@ -29,6 +33,79 @@ MANIFEST_FORMAT = "drfm-mlr/1"
 SPLITS = ("train", "query", "gallery")
 RESOLUTIONS = ("LR", "HR")
 ENTRY_FIELDS = ("path", "pid", "camid", "split", "resolution")
+
+
+def manifest_entry(
+    source: str | None, path: str, pid: int, camid: int, r: int, split: str, low_resolution: bool
+) -> dict:
+    """One manifest entry, without `width` and `height` (pixels; the writer adds them once the image
+    is saved). `source`: the source file relative to the source root (None for a generated image);
+    `path`: the output file relative to OUT; `r`: the down-sampling factor (1: kept as is), whose
+    `interpolation` is drfm.data.downsampling's INTERPOLATION when r > 1, else None."""
+    return {
+        "source": source,
+        "path": path,
+        "pid": pid,
+        "camid": camid,
+        "r": r,
+        "interpolation": INTERPOLATION if r > 1 else None,
+        "split": split,
+        "resolution": "LR" if low_resolution else "HR",
+    }
+
+
+def entry_order(entry: dict) -> tuple[int, int, int, str]:
+    """Sort key of manifest entries: split (train, query, gallery), pid, camid, then the source file
+    (the output path for a generated image, whose source is None)."""
+    tie = entry["source"] if entry["source"] is not None else entry["path"]
+    return SPLITS.index(entry["split"]), entry["pid"], entry["camid"], tie
+
+
+def manifest_counts(entries: Sequence[dict]) -> dict[str, dict[str, int]]:
+    """{split: {"images": number of entries, "ids": number of distinct known pids (UNKNOWN_PID not
+    counted)}} for every split."""
+    return {
+        split: {
+            "images": sum(e["split"] == split for e in entries),
+            "ids": len({e["pid"] for e in entries if e["split"] == split and e["pid"] != UNKNOWN_PID}),
+        }
+        for split in SPLITS
+    }
+
+
+def write_manifest(
+    folder: Path,
+    entries: list[dict],
+    *,
+    dataset: str,
+    source_root: str | None,
+    seed: int,
+    lr_cameras: Sequence[int],
+    scale_factors: Sequence[int],
+    interpolation: str | None,
+    lr_height_threshold: int | None,
+    lr_rule: str | None = None,
+) -> dict:
+    """Write `folder/manifest.json` (format drfm-mlr/1, sorted keys, 2-space indent, no timestamp)
+    and return the manifest: the provenance given, `tool_version`, `counts` (manifest_counts) and
+    `entries` as given (already in entry_order). `lr_rule` is recorded only when given."""
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "dataset": dataset,
+        "source_root": source_root,
+        "seed": seed,
+        "tool_version": drfm.__version__,
+        "lr_cameras": list(lr_cameras),
+        "scale_factors": list(scale_factors),
+        "interpolation": interpolation,
+        "lr_height_threshold": lr_height_threshold,
+        "counts": manifest_counts(entries),
+        "entries": entries,
+    }
+    if lr_rule is not None:
+        manifest["lr_rule"] = lr_rule
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
 
 
 def load_manifest(out: Path) -> dict:
