@@ -7,7 +7,7 @@ import argparse
 from drfm.cli import non_negative_int, positive_int
 from drfm.utils.io import check_output_file, write_json_atomic
 
-HELP = "run a benchmark (cluster: pseudo-label clustering on synthetic features)"
+HELP = "run a benchmark (cluster: pseudo-label clustering on synthetic features; train: the stages of an epoch)"
 
 
 def jaccard_eps(text: str) -> float:
@@ -42,6 +42,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cluster.add_argument("--no-floor", action="store_true", help="skip timing the exact-kNN floor (large N)")
     cluster.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH (atomically)")
     cluster.set_defaults(_bench_command=_run_cluster)
+    train = benches.add_parser(
+        "train",
+        help="time the stages of a training epoch (extract, cluster, CPG, memories, step) in images/s",
+        description="One epoch's stages through the real trainer, on --dataset/--root or a seeded demo "
+        "world in a temporary folder; also the step's cost over the two encoders' own forward+backward "
+        "on the same batches.",
+    )
+    train.add_argument("--config", default="drfm-cpu", help="configuration name or YAML path (default drfm-cpu)")
+    train.add_argument("--dataset", help="dataset reader name (default: a generated demo world)")
+    train.add_argument("--root", help="dataset folder")
+    train.add_argument("--people", type=positive_int, default=60, help="people of the demo world (default 60)")
+    train.add_argument("--steps", type=positive_int, default=5, help="timed training steps (default 5)")
+    train.add_argument("--warmup", type=non_negative_int, default=1, help="untimed steps first (default 1)")
+    train.add_argument("--json", metavar="PATH", help="also write the report as JSON to PATH (atomically)")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="configuration overrides")
+    train.set_defaults(_bench_command=_run_train)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +83,25 @@ def _run_cluster(args: argparse.Namespace) -> int:
         faiss_ok=not args.no_faiss,
         floor=not args.no_floor,
     )
+    print(format_report(report))
+    if args.json:
+        write_json_atomic(args.json, report)
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from drfm.bench.train import format_report, run_train_bench
+    from drfm.config import load_config
+    from drfm.errors import DrfmError
+
+    if args.json:
+        check_output_file(args.json, "--json")
+    if bool(args.dataset) != bool(args.root):
+        raise DrfmError("bench train: pass --dataset and --root together (or neither for a demo world)")
+    config = load_config(args.config, args.overrides)
+    if args.dataset:
+        config["data"].update(dataset=args.dataset, root=args.root)
+    report = run_train_bench(config, steps=args.steps, warmup=args.warmup, people=args.people)
     print(format_report(report))
     if args.json:
         write_json_atomic(args.json, report)
