@@ -76,7 +76,8 @@ def extract_dual_features(model: DualResolutionModel, views: DualViews, transfor
     dataset = ViewDataset(views, transform, with_lr=not single)
     if indices is not None:
         dataset = Subset(dataset, list(indices))
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        pin_memory=torch.device(device).type == "cuda")
     columns: list[list[torch.Tensor]] = [[], [], [], []]  # hr, lr, hr stripes, lr stripes
     for hr, lr, _ in tqdm(loader, desc=desc, disable=not progress, leave=False):
         if stripes > 0:

@@ -94,9 +94,10 @@ def load_training_data(trainer: Trainer, needs_test_split: bool = False) -> None
     trainer.splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
     trainer.splits.check_not_empty(("train", "query", "gallery") if needs_test_split else ("train",))
     check_label_settings(config, trainer.splits)
-    for turn in ("main", "others"):
+    cache = twin_cache_dir(data["cache_dir"], trainer.run_dir)
+    for turn in ("main", "others"):  # rank 0 fills the twin cache, then the others read it
         if distributed.is_main() == (turn == "main"):
-            trainer.views = build_views(trainer.splits.train, trainer.splits, twin_cache_dir(data["cache_dir"], trainer.run_dir),
+            trainer.views = build_views(trainer.splits.train, trainer.splits, cache,
                                         sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
                                         factor=pre["factor"], use_twins=trainer.model.uses_twins,
                                         progress=trainer.progress)

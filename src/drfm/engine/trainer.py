@@ -134,6 +134,7 @@ class Trainer:
         transform = train_transform(inp["height"], inp["width"], pad=inp["pad"], flip=inp["flip"])
         return DataLoader(ViewDataset(self.views, transform, with_lr=self.model.uses_twins),
                           batch_sampler=batches.tolist(), num_workers=train["num_workers"],
+                          pin_memory=self.device.type == "cuda",
                           generator=torch.Generator().manual_seed(derived_seed(*keys, 2)))
 
     def train_step(self, hr_images: torch.Tensor, lr_images: torch.Tensor, index: torch.Tensor, *,
@@ -141,9 +142,8 @@ class Trainer:
         """One optimiser step on a batch ((B, 3, H, W) twice, (B,) training indices): forward,
         losses, backward (gradients averaged across processes), step, memory update. Returns the
         losses and their total."""
-        index = index.to(self.device)
-        features = self.network(hr_images.to(self.device), lr_images.to(self.device),
-                                self.objective.prediction_rows(index, self.num_labelled))
+        hr_images, lr_images, index = (t.to(self.device, non_blocking=True) for t in (hr_images, lr_images, index))
+        features = self.network(hr_images, lr_images, self.objective.prediction_rows(index, self.num_labelled))
         losses = self.objective.losses(features, index, self.num_labelled, use_ps)
         self.check_finite(epoch, step, losses)
         total = sum(losses.values())
