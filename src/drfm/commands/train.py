@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from drfm.engine import distributed
     from drfm.engine.runs import resume_run, start_run
     from drfm.errors import DrfmError
 
@@ -41,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         trainer = start_run(config, args.out, progress=not args.quiet, needs_test_split=args.eval)
         run_dir = args.out
     trainer.fit()
+    if not distributed.is_main():  # under torchrun rank 0 reports and evaluates, once
+        return 0
     print(f"run finished: {run_dir}")
     if args.eval:
         from drfm.commands.evaluate import format_table
