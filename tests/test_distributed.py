@@ -45,6 +45,7 @@ def _worker(rank: int, world: int, port: int, config: dict, run_dir: str, out_di
     dist.destroy_process_group()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
 def test_two_processes_train_in_lockstep(tmp_path: Path):
     generate_demo_world(tmp_path / "world", num_people=24, num_cameras=3, images_per_camera=3, seed=5)

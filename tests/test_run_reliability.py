@@ -168,6 +168,7 @@ def straight(world: Path, tmp_path_factory) -> tuple[Path, float]:
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_killed_at_random_moments_and_resumed_gives_the_uninterrupted_weights_and_log(world: Path, tmp_path: Path,
                                                                                        straight, seed: int):

@@ -33,6 +33,7 @@ def rank1(run_dir: Path) -> float:
     return evaluate_features(FeatureSet(**arrays), protocol="single-shot", trials=5, seed=0)["rank1"]
 
 
+@pytest.mark.slow
 def test_drfm_two_short_epochs_beat_the_untrained_model(world: Path, tmp_path: Path):
     overrides = ("train.epochs=2", "train.iters_per_epoch=8", "loss.ps_start_epoch=1", "labels.k1=10")
     untrained = start_run(tiny_config(world, "drfm-demo", *overrides, "train.epochs=0"),
@@ -49,6 +50,7 @@ def test_drfm_two_short_epochs_beat_the_untrained_model(world: Path, tmp_path: P
     assert rank1(tmp_path / "trained") > rank1(tmp_path / "untrained")
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_run_ends_with_identical_weights(world: Path, tmp_path: Path):
     overrides = ("train.epochs=2", "train.iters_per_epoch=2", "model.pretrained=false", "loss.ps_start_epoch=1",
                  "labels.k1=10", "labels.eps=0.9", "input.height=64", "input.width=32")
