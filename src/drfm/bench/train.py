@@ -21,10 +21,8 @@ from pathlib import Path
 import torch
 
 from drfm.data.demo_world import generate_demo_world
-from drfm.engine.extract import fuse_features
 from drfm.engine.runs import start_run
 from drfm.errors import DrfmError
-from drfm.labels.strategy import assign_pseudo_labels
 from drfm.utils.seeding import environment_info
 
 
@@ -55,21 +53,13 @@ def run_train_bench(config: dict, steps: int = 5, warmup: int = 1, people: int =
             return result
 
         features, stripes = timed("extract", lambda: trainer.extract(0))
-        pseudo = timed("labels", lambda: assign_pseudo_labels(config["labels"], features["hr"], features["lr"],
-                                                              views.origin, views.pids, quality=False,
-                                                              stripes=stripes))
+        timed("labels", lambda: trainer.label(features, stripes, quality=False))
+        pseudo = trainer.pseudo
         if pseudo.num_clusters == 0:
             raise DrfmError("bench train: no cluster formed on this data; set labels.oracle=true or raise labels.eps")
-        trainer.pseudo = pseudo
         cluster = sum(v for k, v in pseudo.stats["cluster_seconds"].items() if k != "total")
         seconds["cluster"], seconds["cpg"] = cluster, max(seconds.pop("labels") - cluster, 0.0)
-
-        def reset() -> None:
-            if trainer.model.fusion is not None:
-                features["fusion"] = fuse_features(trainer.model, features["hr"], features["lr"], device=device)
-            trainer.objective.reset(pseudo, features, torch.as_tensor(views.origin))
-
-        timed("memories", reset)
+        timed("memories", lambda: trainer.reset_objective(features))
         use_ps = bool(config["loss"]["probability_sharpening"] and pseudo.ambiguous.size > 0)
         batches = timed("load", lambda: list(islice(trainer.loader(0, use_ps), warmup + steps)))
         trainer.model.train()

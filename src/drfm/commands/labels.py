@@ -124,9 +124,8 @@ def load_configs(args: argparse.Namespace, grid: dict[str, list[str]]) -> tuple[
     return config, points
 
 
-def load_model(args: argparse.Namespace, config: dict) -> tuple[DualResolutionModel, dict, Path]:
-    """(model in eval mode on --device or train.device, its source for the report, the default twin
-    cache): the run's last checkpoint with --run, else the configuration's untrained model built
+def load_model(args: argparse.Namespace, config: dict) -> tuple[DualResolutionModel, dict]:
+    """(model in eval mode on --device or train.device, its source for the report): the run's last checkpoint with --run, else the configuration's untrained model built
     after seeding with its `seed`, as the trainer builds its start."""
     device_name = args.device or config["train"]["device"]
     if args.run_dir is not None:
@@ -134,7 +133,7 @@ def load_model(args: argparse.Namespace, config: dict) -> tuple[DualResolutionMo
 
         _, model, state = load_run(args.run_dir, device_name)
         source = {"source": "run", "run": str(args.run_dir), "epochs_trained": int(state["epoch"])}
-        return model, source, Path(args.run_dir).parent / "cache"
+        return model, source
     from drfm.engine.extract import resolve_device
     from drfm.models.dual_model import DualResolutionModel
     from drfm.utils.seeding import seed_everything
@@ -143,7 +142,7 @@ def load_model(args: argparse.Namespace, config: dict) -> tuple[DualResolutionMo
     seed_everything(config["seed"])
     model = DualResolutionModel.from_config(config).to(device).eval()
     source = {"source": "untrained", "config": config["name"], "pretrained": config["model"]["pretrained"]}
-    return model, source, Path("cache")
+    return model, source
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     from drfm.data.registry import read_dataset
     from drfm.data.transforms import test_transform
     from drfm.data.views import build_views
+    from drfm.engine.checkpoint import twin_cache_dir
     from drfm.engine.extract import extract_dual_features
     from drfm.labels.strategy import check_label_settings
     from drfm.labels.diagnostics import diagnose_grid
@@ -169,13 +169,15 @@ def run(args: argparse.Namespace) -> int:
         check_label_settings({**config, "labels": point.settings}, splits)
     if any(point.settings["oracle"] for point in points) and any(r.pid < 0 for r in splits.train):
         raise DrfmError("labels.oracle needs ground-truth ids for every training image")
-    model, model_source, default_cache = load_model(args, config)
-    cache = Path(data["cache_dir"]) if data["cache_dir"] else default_cache
+    model, model_source = load_model(args, config)
+    # the run's twin cache (as training used it), or ./cache for an untrained configuration
+    cache = twin_cache_dir(data["cache_dir"], args.run_dir) if args.run_dir else Path(data["cache_dir"] or "cache")
     progress = not args.quiet
     views = build_views(splits.train, splits, cache, sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
                         factor=pre["factor"], use_twins=model.uses_twins, progress=progress)
     stripes: dict[int, tuple] = {}
-    for count in sorted({point.settings["stripes"] for point in points}, reverse=True):  # one pass per count
+    # One pass per labels.stripes count > 0 of the grid (each also gives hr and lr), one without otherwise.
+    for count in sorted({point.settings["stripes"] for point in points} - {0}, reverse=True) or [0]:
         hr, lr, *parts = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),
                                                batch_size=train["extract_batch_size"],
                                                device=next(model.parameters()).device,

@@ -31,13 +31,13 @@ class DrfmObjective:
         self.loss_cfg, self.memory_cfg, self.device = loss_cfg, memory_cfg, device
         self.origin: Tensor | None = None
         self.memories: dict[str, InstanceMemory] = {}
-        self.pseudo: PseudoLabels | None = None
+        self.num_clusters = 0
         self.labels: Tensor | None = None
 
     def reset(self, pseudo: PseudoLabels, features: dict[str, Tensor], origin: Tensor) -> None:
         """One memory per space of `features` ({"hr", "lr"[, "fusion"]}: (N, D) each) with this
         epoch's pseudo-labels; `origin` (N,) holds each image's HR_ORIGIN or LR_ORIGIN."""
-        self.pseudo = pseudo
+        self.num_clusters = pseudo.num_clusters
         self.labels = torch.as_tensor(pseudo.labels, device=self.device)
         self.origin = origin.to(self.device)
         labels = torch.as_tensor(pseudo.labels)
@@ -59,7 +59,7 @@ class DrfmObjective:
         (B [+ B_ps], D) per space, `index` (B [+ B_ps],) their training indices: the first
         `num_labelled` are the P x K labelled images, the rest the ambiguous LR images of L_ps;
         "predicted" holds Pred's output for the `prediction_rows` only."""
-        cfg, count = self.loss_cfg, self.pseudo.num_clusters
+        cfg, count = self.loss_cfg, self.num_clusters
         labels = self.labels[index[:num_labelled]]
         contrast: Tensor | float = 0.0
         for space, memory in self.memories.items():

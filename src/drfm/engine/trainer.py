@@ -79,17 +79,13 @@ class Trainer:
         seconds, clock = {}, time.perf_counter()
         features, stripes = self.extract(epoch)
         seconds["extract"], clock = time.perf_counter() - clock, time.perf_counter()
-        self.pseudo = assign_pseudo_labels(self.config["labels"], features["hr"], features["lr"], self.views.origin,
-                                           self.views.pids, quality=self.config["train"]["log_label_quality"],
-                                           stripes=stripes)
+        self.label(features, stripes, quality=self.config["train"]["log_label_quality"])
         seconds["labels"], clock = time.perf_counter() - clock, time.perf_counter()
         record = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"], **self.pseudo.stats}
         if self.pseudo.num_clusters == 0:
             self.scheduler.step()
             return {**record, "skipped": "no cluster formed: nothing to train on this epoch", "seconds": seconds}
-        if self.model.fusion is not None:
-            features["fusion"] = fuse_features(self.model, features["hr"], features["lr"], device=self.device)
-        self.objective.reset(self.pseudo, features, torch.as_tensor(self.views.origin))
+        self.reset_objective(features)
         seconds["memories"], clock = time.perf_counter() - clock, time.perf_counter()
         loss_cfg = self.config["loss"]
         use_ps = bool(loss_cfg["probability_sharpening"] and epoch >= loss_cfg["ps_start_epoch"]
@@ -117,6 +113,20 @@ class Trainer:
                                           stripes=self.config["labels"]["stripes"])
         hr, lr, *stripes = (distributed.gather_shards(part, len(self.views), self.device) for part in extracted)
         return {"hr": hr, "lr": lr}, tuple(stripes) or None
+
+    def label(self, features: dict[str, torch.Tensor], stripes: tuple[torch.Tensor, ...] | None,
+              quality: bool = True) -> None:
+        """This epoch's pseudo-labels (`self.pseudo`) from `extract`'s output, as labels.* says;
+        `quality` logs them against the training identities where known."""
+        self.pseudo = assign_pseudo_labels(self.config["labels"], features["hr"], features["lr"], self.views.origin,
+                                           self.views.pids, quality=quality, stripes=stripes)
+
+    def reset_objective(self, features: dict[str, torch.Tensor]) -> None:
+        """Fill the objective's memories with this epoch's features (adding the fused ones when
+        the model has a fusion module) and pseudo-labels."""
+        if self.model.fusion is not None:
+            features["fusion"] = fuse_features(self.model, features["hr"], features["lr"], device=self.device)
+        self.objective.reset(self.pseudo, features, torch.as_tensor(self.views.origin))
 
     def loader(self, epoch: int, use_ps: bool) -> DataLoader:
         """This epoch's batches of (hr, lr, index): P x K labelled images, then (with L_ps) B_ps

@@ -175,16 +175,27 @@ def pairwise_precision_recall_f1(pred_labels: Tensor, true_pids: Tensor) -> tupl
             f"pairwise_precision_recall_f1: need two (N,) tensors, got {tuple(pred_labels.shape)} and "
             f"{tuple(true_pids.shape)}"
         )
+    return precision_recall_f1(*pair_counts(pred_labels, true_pids))
+
+
+def pair_counts(pred_labels: Tensor, true_pids: Tensor) -> tuple[int, int, int]:
+    """(true positive, predicted positive, actually positive) pair counts of (N,) int64 labels
+    (-1 = none) against (N,) int64 identities, from contingency counts (no N x N matrix)."""
 
     def pairs(counts: Tensor) -> int:
         return int((counts * (counts - 1) // 2).sum())
 
+    pred_labels, true_pids = torch.as_tensor(pred_labels).long(), torch.as_tensor(true_pids).long()
     labelled = pred_labels >= 0
     joint = torch.stack([pred_labels[labelled], true_pids[labelled]], dim=1)
     true_positive = pairs(torch.unique(joint, dim=0, return_counts=True)[1]) if joint.numel() else 0
-    predicted_positive = pairs(torch.unique(pred_labels[labelled], return_counts=True)[1])
-    actual_positive = pairs(torch.unique(true_pids, return_counts=True)[1])
-    precision = true_positive / predicted_positive if predicted_positive else 0.0
-    recall = true_positive / actual_positive if actual_positive else 0.0
+    return (true_positive, pairs(torch.unique(pred_labels[labelled], return_counts=True)[1]),
+            pairs(torch.unique(true_pids, return_counts=True)[1]))
+
+
+def precision_recall_f1(true_positive: int, predicted: int, actual: int) -> tuple[float, float, float]:
+    """(precision, recall, F-score) from pair counts; each 0.0 where its denominator is 0."""
+    precision = true_positive / predicted if predicted else 0.0
+    recall = true_positive / actual if actual else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
     return precision, recall, f1

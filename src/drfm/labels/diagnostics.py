@@ -62,6 +62,7 @@ import numpy as np
 import torch
 
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
+from drfm.labels.cpg import pair_counts, precision_recall_f1
 from drfm.labels.strategy import assign_pseudo_labels
 from drfm.utils.group_means import normalized_group_means
 
@@ -84,43 +85,22 @@ def grid_points(grid: dict[str, list[str]]) -> list[dict[str, str]]:
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
-def pair_counts(labels: np.ndarray, pids: np.ndarray) -> tuple[int, int, int]:
-    """(true positive, predicted positive, actually positive) pair counts of (N,) int labels (-1 =
-    none) against (N,) int identities, from contingency counts (no N x N matrix)."""
-
-    def pairs(values: np.ndarray) -> int:
-        if values.size == 0:
-            return 0
-        counts = np.unique(values, axis=0, return_counts=True)[1].astype(np.int64)
-        return int((counts * (counts - 1) // 2).sum())
-
-    labelled = labels >= 0
-    true_positive = pairs(np.stack([labels[labelled], pids[labelled]], axis=1))
-    return true_positive, pairs(labels[labelled]), pairs(pids)
-
-
-def precision_recall_f1(true_positive: int, predicted: int, actual: int) -> dict[str, float]:
-    """{"precision", "recall", "f1"} from pair counts; each 0.0 where its denominator is 0."""
-    precision = true_positive / predicted if predicted else 0.0
-    recall = true_positive / actual if actual else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}
-
-
 def pairwise_quality(labels: np.ndarray, pids: np.ndarray, origin: np.ndarray) -> dict[str, dict[str, float]]:
     """Pairwise precision / recall / F of (N,) labels against (N,) identities (module docstring):
     over all pairs ("all"), over HR-HR pairs ("hr"), and over the pairs that hold a labelled LR
     image ("lr": all pairs minus the pairs of two images that are not labelled LR images)."""
-    labels, pids = np.asarray(labels, dtype=np.int64), np.asarray(pids, dtype=np.int64)
-    hr = origin == HR_ORIGIN
-    others = ~((origin == LR_ORIGIN) & (labels >= 0))
+    labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    pids = torch.as_tensor(np.asarray(pids, dtype=np.int64))
+    hr = torch.as_tensor(origin == HR_ORIGIN)
+    others = ~(torch.as_tensor(origin == LR_ORIGIN) & (labels >= 0))
     everything = pair_counts(labels, pids)
     without_lr = pair_counts(labels[others], pids[others])
-    return {
-        "all": precision_recall_f1(*everything),
-        "hr": precision_recall_f1(*pair_counts(labels[hr], pids[hr])),
-        "lr": precision_recall_f1(*(a - b for a, b in zip(everything, without_lr))),
-    }
+
+    def scores(counts) -> dict[str, float]:
+        return dict(zip(("precision", "recall", "f1"), precision_recall_f1(*counts)))
+
+    return {"all": scores(everything), "hr": scores(pair_counts(labels[hr], pids[hr])),
+            "lr": scores(tuple(a - b for a, b in zip(everything, without_lr)))}
 
 
 def cluster_size_stats(labels: np.ndarray) -> dict[str, Any]:

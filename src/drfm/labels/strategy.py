@@ -97,11 +97,10 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         num_clusters = cpg.num_clusters
         stats.update(T=cpg.t_fraction)
     else:
-        members = {"joint": (hr_clustered[hr_idx], lr_clustered[lr_idx]),
-                   "sr": (hr_clustered[hr_idx], hr_clustered[lr_idx]),
-                   "all": (hr_clustered[hr_idx], hr_clustered[lr_idx])}[settings["mode"]]
+        lr_members = (lr_clustered if settings["mode"] == "joint" else hr_clustered)[lr_idx]  # sr, all: E_h
         order = np.concatenate([hr_idx, lr_idx])
-        clustered, num_outliers = cluster_with_settings(torch.cat(members), settings, timings)
+        clustered, num_outliers = cluster_with_settings(torch.cat([hr_clustered[hr_idx], lr_members]), settings,
+                                                        timings)
         labels[order] = clustered
         num_clusters = int(clustered.max()) + 1 if len(clustered) else 0
     ambiguous = lr_idx[labels[lr_idx] < 0] if settings["mode"] == "cpg" and not settings["oracle"] \
