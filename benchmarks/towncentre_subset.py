@@ -27,6 +27,10 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20)
     args = parser.parse_args()
     root, out = Path(args.root).resolve(), Path(args.out)
+    if out.exists():
+        parser.error(f"--out {out}: exists; give a new folder")
+    if not root.is_dir():
+        parser.error(f"--root {root}: not a folder")
     tracks: dict[int, list[tuple[int, Path]]] = defaultdict(list)
     for path in root.iterdir():
         match = NAME.match(path.name)
