@@ -123,3 +123,24 @@ def test_data_parallel_gradient_is_the_mean_of_the_processes_gradients(tmp_path:
         for name, grad in grads.items():
             assert grad is not None, f"{name} got no gradient through forward"
             torch.testing.assert_close(grad, expected[name], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed not built")
+def test_torchrun_cli_trains_with_two_processes_and_reports_once(tmp_path: Path):
+    """The README's `torchrun --nproc_per_node N -m drfm train ... --eval`, with 2 CPU processes."""
+    import subprocess
+    import sys
+
+    generate_demo_world(tmp_path / "world", num_people=16, seed=1)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "drfm",
+         "train", "--config", "drfm-demo", "--dataset", "mlr", "--root", str(tmp_path / "world"),
+         "--out", str(tmp_path / "run"), "--eval", "--quiet", "train.epochs=1", "train.iters_per_epoch=2",
+         "model.pretrained=false", "input.height=64", "input.width=32", "labels.k1=8", "labels.k2=4",
+         "labels.eps=0.9", "train.batch_size=16", f"data.cache_dir={tmp_path / 'cache'}"],
+        capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("run finished:") == 1 and done.stdout.count("mAP") == 1, done.stdout
+    assert [r["epoch"] for r in read_log(tmp_path / "run")] == [0]
+    assert '"world_size": 2' in (tmp_path / "run" / "environment.json").read_text()
