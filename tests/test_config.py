@@ -151,7 +151,7 @@ REJECTED = [
     ("model.feature_dim=0", r"model.feature_dim=0: expected an integer >= 1 or null, got 0"),
     ("model.fusion=sum", r"model.fusion=sum: expected one of crff, fc, none, got 'sum'"),
     ("method=supervised", r"method=supervised: expected one of drfm, cc, got 'supervised'"),
-    ("labels.mode=dbscan", r"labels.mode=dbscan: expected one of cpg, joint, sr, all, got 'dbscan'"),
+    ("labels.mode=dbscan", r"labels.mode=dbscan: expected one of cpg, dual, joint, sr, all, got 'dbscan'"),
     ("labels.k1=0", r"labels.k1=0: expected an integer >= 1, got 0"),
     ("labels.k2=0", r"labels.k2=0: expected an integer >= 1, got 0"),
     ("labels.eps=1", r"labels.eps=1: expected a number in \(0, 1\), got 1"),
@@ -184,7 +184,7 @@ COMBINATIONS = [
     (["method=cc"], r"method=cc clusters every image: it needs labels.mode=all, got labels.mode=cpg"),
     (["labels.mode=all"], r"labels.mode=all is the single-encoder CC baseline: use method=cc"),
     (["model.fusion=none"], r"loss.probability_sharpening=true \(L_ps\) needs a fusion module \(model.fusion "
-                            r"crff or fc\) and labels.mode=cpg, got model.fusion=none and labels.mode=cpg"),
+                            r"crff or fc\) and labels.mode cpg or dual, got model.fusion=none and labels.mode=cpg"),
     (["labels.mode=joint"], r"loss.probability_sharpening=true \(L_ps\) needs .* labels.mode=joint"),
     (["preprocess.sr_backend=span", "preprocess.factor=2"],
      r"preprocess.sr_backend=span only upscales x4: it needs preprocess.factor=4, got 2"),

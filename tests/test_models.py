@@ -249,3 +249,24 @@ def test_pretrained_from_a_local_file(tmp_path: Path) -> None:
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(DrfmError, match="garbage.pth: not a readable PyTorch state-dict file"):
         build_backbone("efficientnet_lite0", pretrained=garbage)
+
+
+def test_fusion_lr_scale_puts_the_fusion_in_its_own_optimiser_group() -> None:
+    from drfm.models.dual_model import DualResolutionModel
+
+    torch.manual_seed(0)
+    model = DualResolutionModel("resnet18", pretrained=False, feature_dim=8)
+    fusion = {id(p) for p in model.fusion.parameters()}
+    assert len(model.parameter_groups(1e-3)) == 1
+    rest, fused = model.parameter_groups(1e-3, fusion_lr_scale=0.0)
+    assert {id(p) for p in fused["params"]} == fusion and fused["lr"] == 0.0 and rest["lr"] == 1e-3
+    assert not fusion & {id(p) for p in rest["params"]}
+    optimizer = torch.optim.Adam([rest, fused])
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    images = torch.rand(4, 3, 64, 32)
+    out = model(images, images)
+    (out["fusion"] @ out["hr"].T).sum().backward()
+    optimizer.step()
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    assert changed and not any(name.startswith("fusion.") for name in changed)
+    assert any(name.startswith("e_h.") for name in changed)

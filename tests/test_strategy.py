@@ -66,6 +66,22 @@ def test_cpg_mode_clusters_hr_and_labels_lr_and_quality_is_pairwise():
     assert np.array_equal(oracle.labels, pids) and oracle.stats["oracle"]
 
 
+def test_dual_mode_needs_both_views_to_agree_and_leaves_unplaced_lr_images_to_l_ps():
+    # Six images: HR 0-2, LR 3-5. Alone, the E_h features would pair {0,3} {1,4} {2,5}; alone,
+    # the E_l features would pair {0,4} {1,3} {2,5}. Only {2,5} agrees in both views, so dual
+    # clustering (both parts, concatenated) joins only 2 and 5 — a mode clustering one view would
+    # join all three pairs. LR images 3 and 4 stay unlabelled and are left to L_ps.
+    e = np.eye(8)
+    hr = F.normalize(torch.tensor(e[[0, 1, 2, 0, 1, 2]] + 0.01, dtype=torch.float32), dim=1)
+    lr = F.normalize(torch.tensor(e[[4, 5, 6, 5, 4, 6]] + 0.01, dtype=torch.float32), dim=1)
+    origin = np.array([0, 0, 0, 1, 1, 1])
+    result = assign_pseudo_labels(settings(mode="dual", k1=2, eps=0.4), hr, lr, origin, quality=False)
+    assert result.labels.tolist() == [-1, -1, 0, -1, -1, 0] and result.num_clusters == 1
+    assert result.ambiguous.tolist() == [3, 4] and result.stats["num_outliers"] == 4
+    sr_view_only = assign_pseudo_labels(settings(mode="sr", k1=2, eps=0.4), hr, lr, origin, quality=False)
+    assert sr_view_only.num_clusters == 3 and sr_view_only.ambiguous.size == 0
+
+
 def test_label_quality_by_hand():
     # Pairs predicted together: (0,1), (2,3); true pairs: (0,1), (1,2), (0,2). One of two predicted
     # pairs is right (precision 1/2), one of three true pairs found (recall 1/3), F = 0.4.

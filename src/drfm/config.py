@@ -213,15 +213,15 @@ def _check_combinations(config: DrfmConfig) -> None:
         raise DrfmError(f"method=cc clusters every image: it needs labels.mode=all, got labels.mode={labels.mode}")
     if config.method == "drfm" and labels.mode == "all":
         raise DrfmError("labels.mode=all is the single-encoder CC baseline: use method=cc, or labels.mode "
-                        "cpg, joint or sr with method=drfm")
+                        "cpg, dual, joint or sr with method=drfm")
     if config.method == "cc" and model.fusion != "none":
         raise DrfmError(f"method=cc has one encoder and no fusion module: it needs model.fusion=none, "
                         f"got model.fusion={model.fusion}")
     if config.method == "cc" and loss.instance_consistency:
         raise DrfmError("method=cc has one encoder and no predictor: it needs loss.instance_consistency=false")
-    if loss.probability_sharpening and (model.fusion == "none" or labels.mode != "cpg"):
+    if loss.probability_sharpening and (model.fusion == "none" or labels.mode not in ("cpg", "dual")):
         raise DrfmError(f"loss.probability_sharpening=true (L_ps) needs a fusion module (model.fusion crff or "
-                        f"fc) and labels.mode=cpg, got model.fusion={model.fusion} and labels.mode={labels.mode}; "
+                        f"fc) and labels.mode cpg or dual, got model.fusion={model.fusion} and labels.mode={labels.mode}; "
                         f"or set loss.probability_sharpening=false")
     if labels.k2 > labels.k1:
         raise DrfmError(f"labels.k2={labels.k2} must be at most labels.k1={labels.k1} (query expansion "
@@ -254,7 +254,7 @@ def validate_config(config: dict) -> None:
 
     Checks every key's type and range (as `load_config` does) and the combinations: method=cc
     needs labels.mode=all, model.fusion=none and no L_ic; labels.mode=all needs method=cc; L_ps
-    needs a fusion module and labels.mode=cpg; labels.k2 <= labels.k1; train.batch_size >=
+    needs a fusion module and labels.mode cpg or dual; labels.k2 <= labels.k1; train.batch_size >=
     train.instances_per_id; the span SR backend needs preprocess.factor=4. Call it on a
     configuration changed after loading (e.g. data.dataset set by the command line) before any
     file is written or any data read.

@@ -155,8 +155,9 @@ class ModelConfig:
 class LabelsConfig:
     """labels: clustering and cross-resolution pseudo-labels."""
 
-    mode: Literal["cpg", "joint", "sr", "all"] = key(
-        "what is clustered: cpg (HR, then CPG), joint (HR+LR), sr (HR+SHR), all (CC: every image)")
+    mode: Literal["cpg", "dual", "joint", "sr", "all"] = key(
+        "what is clustered: cpg (HR, then CPG), dual (every image on both encoders' features, LR images "
+        "left out go to L_ps), joint (HR+LR), sr (HR+SHR), all (CC: every image)")
     k1: int = key("k-reciprocal neighbourhood size of the Jaccard distance (self included)", ge=1)
     k2: int = key("query-expansion neighbourhood size (self included), at most labels.k1", ge=1)
     eps: float = key("DBSCAN radius on the Jaccard distance", gt=0, lt=1)
@@ -205,6 +206,7 @@ class TrainConfig:
     instances_per_id: int = key("K, samples of each pseudo-identity in a batch", ge=1)
     ps_batch_size: int = key("ambiguous LR samples per step for L_ps", ge=1)
     lr: float = key("Adam learning rate", gt=0)
+    fusion_lr_scale: float = key("learning rate of the fusion module (CRFF, FC) as a multiple of train.lr", ge=0)
     weight_decay: float = key("Adam weight decay", ge=0)
     lr_steps: list[int] = key("epochs at which the learning rate is multiplied by train.lr_gamma", ge=0)
     lr_gamma: float = key("learning-rate factor at each of train.lr_steps", gt=0)

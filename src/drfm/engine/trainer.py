@@ -49,7 +49,7 @@ class Trainer:
         self.network = distributed.data_parallel(self.model, self.device)
         self.objective = build_objective(config, self.device)
         train = config["train"]
-        self.optimizer = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad],
+        self.optimizer = torch.optim.Adam(self.model.parameter_groups(train["lr"], train["fusion_lr_scale"]),
                                           lr=train["lr"], weight_decay=train["weight_decay"])
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, train["lr_steps"], train["lr_gamma"])
         self.num_labelled = train["batch_size"] // train["instances_per_id"] * train["instances_per_id"]

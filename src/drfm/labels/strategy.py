@@ -3,6 +3,10 @@
 labels.mode chooses what is clustered and how LR images get labels:
 - ``cpg`` (DRFM, A3-A6, A8): cluster the HR images' E_h features; SLR twins share their HR image's
   label; CPG labels the most confident LR images (and SHR twins); the rest are ambiguous (L_ps).
+- ``dual``: cluster every image (HR and LR) on both encoders' features of its two views,
+  [E_h(HR view), E_l(LR view)] (each part L2-normalised): E_h(x_h) with E_l(x_sl) for an HR image,
+  E_h(x_sh) with E_l(x_l) for an LR image, what the fused test feature is made of. LR images the
+  clustering leaves out are the ambiguous ones (L_ps).
 - ``joint`` (A1): cluster E_h(x_h) together with E_l(x_l).
 - ``sr`` (A2, A7): cluster E_h(x_h) together with E_h(x_sh) (the SR twin of each LR image).
 - ``all`` (Cluster Contrast): cluster every image with the single encoder.
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from drfm.data.records import DatasetSplits
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
@@ -96,6 +101,10 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         labels[lr_idx] = cpg.lr_labels.numpy()
         num_clusters = cpg.num_clusters
         stats.update(T=cpg.t_fraction)
+    elif settings["mode"] == "dual":
+        both_views = torch.cat([F.normalize(hr_clustered, dim=1), F.normalize(lr_clustered, dim=1)], dim=1)
+        labels, num_outliers = cluster_with_settings(F.normalize(both_views, dim=1), settings, timings)
+        num_clusters = int(labels.max()) + 1 if len(labels) else 0
     else:
         lr_members = (lr_clustered if settings["mode"] == "joint" else hr_clustered)[lr_idx]  # sr, all: E_h
         order = np.concatenate([hr_idx, lr_idx])
@@ -103,7 +112,7 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
                                                         timings)
         labels[order] = clustered
         num_clusters = int(clustered.max()) + 1 if len(clustered) else 0
-    ambiguous = lr_idx[labels[lr_idx] < 0] if settings["mode"] == "cpg" and not settings["oracle"] \
+    ambiguous = lr_idx[labels[lr_idx] < 0] if settings["mode"] in ("cpg", "dual") and not settings["oracle"] \
         else np.empty(0, dtype=np.int64)
     timings["total"] = time.perf_counter() - started
     stats.update(num_clusters=num_clusters, N1=int(hr_idx.size), N2=int(lr_idx.size),

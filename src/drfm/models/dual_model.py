@@ -60,6 +60,17 @@ class DualResolutionModel(nn.Module):
         every image as it is. The one rule training, evaluation, the API and export follow."""
         return self.e_l is not None
 
+    def parameter_groups(self, lr: float, fusion_lr_scale: float = 1.0) -> list[dict]:
+        """The trainable parameters as optimiser groups: one group at `lr`, or, when
+        `fusion_lr_scale` != 1 and there is a fusion module, the fusion's parameters in a second
+        group at lr * fusion_lr_scale (0 keeps the fusion as initialised)."""
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        if self.fusion is None or fusion_lr_scale == 1.0:
+            return [{"params": trainable, "lr": lr}]
+        fusion_ids = {id(p) for p in self.fusion.parameters()}
+        return [{"params": [p for p in trainable if id(p) not in fusion_ids], "lr": lr},
+                {"params": [p for p in trainable if id(p) in fusion_ids], "lr": lr * fusion_lr_scale}]
+
     def forward(self, hr_images: torch.Tensor, lr_images: torch.Tensor | None = None,
                 predict: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Every space's features of a batch of (B, 3, H, W) images: "hr" = E_h(hr_images),
