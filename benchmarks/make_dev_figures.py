@@ -3,7 +3,8 @@
     python benchmarks/make_dev_figures.py --work final/ilids:MLR-iLIDS final/3dpes:MLR-3DPeS --out docs
 
 Each WORK folder is one written by benchmarks/mlr_table.py; its runs `drfm-s*`, `cc-s*` and, when
-present, `drfm-paper-clustering-s*` are drawn (mean over seeds, min-max band). Writes
+present, `drfm-cpg-s*` (the paper's CPG labelling with the CPU settings) and
+`drfm-paper-clustering-s*` are drawn (mean over seeds, min-max band). Writes
 OUT/fig6_<name>.png per folder, the name lower-cased without "MLR-".
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from drfm.engine.checkpoint import read_log
 from drfm.evaluation.figures import plot_label_fscore
 
-CURVES = (("DRFM (drfm-cpu)", "drfm"), ("CC (cc-cpu)", "cc"),
+CURVES = (("DRFM (drfm-cpu)", "drfm"), ("DRFM, CPG labels", "drfm-cpg"), ("CC (cc-cpu)", "cc"),
           ("DRFM, paper clustering", "drfm-paper-clustering"))
 
 

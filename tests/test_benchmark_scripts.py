@@ -257,21 +257,22 @@ def test_mlr_table_second_run_skips_the_finished_run_and_only_evaluates_the_trai
 
 @pytest.mark.slow
 def test_make_dev_figures_draws_one_curve_per_run_family(mlr, tmp_path: Path):
-    # a second work folder holding all three families the script draws (links to the trained runs)
-    all_three = tmp_path / "all3" / "runs"
-    all_three.mkdir(parents=True)
-    for name, target in (("drfm-s0", "drfm-s0"), ("cc-s0", "drfm-s1"), ("drfm-paper-clustering-s0", "drfm-s0")):
-        (all_three / name).symlink_to(mlr.runs / target)
+    # a second work folder holding all four families the script draws (links to the trained runs)
+    all_four = tmp_path / "all4" / "runs"
+    all_four.mkdir(parents=True)
+    for name, target in (("drfm-s0", "drfm-s0"), ("drfm-cpg-s0", "drfm-s1"), ("cc-s0", "drfm-s1"),
+                         ("drfm-paper-clustering-s0", "drfm-s0")):
+        (all_four / name).symlink_to(mlr.runs / target)
     out = tmp_path / "docs"
-    done = script("make_dev_figures", "--work", f"{mlr.work}:MLR-Tiny", f"{tmp_path / 'all3'}:MLR-All3",
+    done = script("make_dev_figures", "--work", f"{mlr.work}:MLR-Tiny", f"{tmp_path / 'all4'}:MLR-All4",
                   "--out", out)
-    tiny, three = out / "fig6_tiny.png", out / "fig6_all3.png"
-    assert done.stdout.splitlines() == [str(tiny), str(three)]
-    assert sorted(p.name for p in out.iterdir()) == ["fig6_all3.png", "fig6_tiny.png"]
+    tiny, four = out / "fig6_tiny.png", out / "fig6_all4.png"
+    assert done.stdout.splitlines() == [str(tiny), str(four)]
+    assert sorted(p.name for p in out.iterdir()) == ["fig6_all4.png", "fig6_tiny.png"]
     assert_png(tiny)
-    assert_png(three)
+    assert_png(four)
     assert colours_drawn(tiny) == [0]  # one curve: drfm-s0 and drfm-s1 (mean and band); no cc-s*
-    assert colours_drawn(three) == [0, 1, 2]  # DRFM, CC, DRFM paper clustering
+    assert colours_drawn(four) == [0, 1, 2, 3]  # DRFM, DRFM with CPG, CC, DRFM paper clustering
 
 
 # --------------------------------------------------------------------------- make_figures.py
