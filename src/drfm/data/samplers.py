@@ -32,3 +32,10 @@ def pk_batches(labels: np.ndarray, batch_size: int, instances: int, num_batches:
             picks.append(np.resize(perm, instances))
         batches[b] = np.concatenate(picks)
     return batches
+
+
+def with_ambiguous(batches: np.ndarray, ambiguous: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(num_batches, B + size): every row of `batches` (num_batches, B) followed by `size` indices
+    drawn from `ambiguous` (distinct unless fewer than `size` exist), one draw per batch in order."""
+    extra = [rng.choice(ambiguous, size, replace=ambiguous.size < size) for _ in range(len(batches))]
+    return np.concatenate([batches, np.stack(extra)], axis=1)

@@ -12,16 +12,31 @@ memories with them (after the optimiser step, features of every process).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.engine import distributed
+from drfm.errors import DrfmError
 from drfm.labels.strategy import PseudoLabels
 from drfm.losses import (cross_resolution_contrastive_loss, instance_consistency_loss,
                          probability_sharpening_loss, single_centroid_contrastive_loss)
 from drfm.memory.cluster_memory import ClusterMemory
 from drfm.memory.memories import InstanceMemory
+
+
+def check_finite(losses: dict[str, Tensor], run_dir: object, epoch: int, step: int) -> None:
+    """DrfmError naming the run, epoch, step and losses when one is NaN or infinite on any
+    process (call it before backward: training stops before the bad step, and the last
+    checkpoint, after `epoch` epochs, stays as it was)."""
+    values = {name: float(value.detach()) for name, value in losses.items()}
+    if distributed.all_true(all(np.isfinite(v) for v in values.values())):
+        return
+    shown = ", ".join(f"L_{name} {value:.4g}" for name, value in values.items())
+    raise DrfmError(f"{run_dir}: epoch {epoch}, step {step}: non-finite loss ({shown}); training "
+                    f"stopped, the last good checkpoint (after {epoch} epoch(s)) is kept; "
+                    f"lower train.lr or check the data, then start again")
 
 
 class DrfmObjective:

@@ -14,18 +14,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from drfm.config import validate_config
-from drfm.data.samplers import pk_batches
+from drfm.data.samplers import pk_batches, with_ambiguous
 from drfm.data.transforms import test_transform, train_transform
 from drfm.engine import distributed
 from drfm.engine.checkpoint import rng_state, save_checkpoint, summarise_epoch, write_log
 from drfm.engine.extract import ViewDataset, extract_dual_features, fuse_features, resolve_device
-from drfm.engine.objective import build_objective
+from drfm.engine.objective import build_objective, check_finite
 from drfm.errors import DrfmError
 from drfm.labels.strategy import assign_pseudo_labels
 from drfm.models.dual_model import DualResolutionModel
@@ -137,9 +136,7 @@ class Trainer:
         batches = pk_batches(self.pseudo.labels, train["batch_size"], train["instances_per_id"],
                              train["iters_per_epoch"], rng)
         if use_ps:
-            ambiguous, size = self.pseudo.ambiguous, train["ps_batch_size"]
-            batches = np.concatenate([batches, np.stack([rng.choice(ambiguous, size, replace=ambiguous.size < size)
-                                                         for _ in range(train["iters_per_epoch"])])], axis=1)
+            batches = with_ambiguous(batches, self.pseudo.ambiguous, train["ps_batch_size"], rng)
         torch.manual_seed(derived_seed(*keys, 1))
         transform = train_transform(inp["height"], inp["width"], pad=inp["pad"], flip=inp["flip"])
         return DataLoader(ViewDataset(self.views, transform, with_lr=self.model.uses_twins),
@@ -155,24 +152,13 @@ class Trainer:
         hr_images, lr_images, index = (t.to(self.device, non_blocking=True) for t in (hr_images, lr_images, index))
         features = self.network(hr_images, lr_images, self.objective.prediction_rows(index, self.num_labelled))
         losses = self.objective.losses(features, index, self.num_labelled, use_ps)
-        self.check_finite(epoch, step, losses)
+        check_finite(losses, self.run_dir, epoch, step)
         total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
         self.objective.update(features, index, self.num_labelled)
         return {**{name: float(value.detach()) for name, value in losses.items()}, "total": float(total.detach())}
-
-    def check_finite(self, epoch: int, step: int, losses: dict[str, torch.Tensor]) -> None:
-        """DrfmError naming epoch, step and losses when one is NaN or infinite on any process:
-        training stops before the bad step and the last checkpoint stays as it was."""
-        values = {name: float(value.detach()) for name, value in losses.items()}
-        if distributed.all_true(all(np.isfinite(v) for v in values.values())):
-            return
-        shown = ", ".join(f"L_{name} {value:.4g}" for name, value in values.items())
-        raise DrfmError(f"{self.run_dir}: epoch {epoch}, step {step}: non-finite loss ({shown}); training "
-                        f"stopped, the last good checkpoint (after {epoch} epoch(s)) is kept; "
-                        f"lower train.lr or check the data, then start again")
 
     def checkpoint_state(self, epochs_done: int, log: list[dict]) -> dict:
         """What resume reads (drfm.engine.runs): weights, optimiser, schedule, RNG states and the
