@@ -2,7 +2,7 @@
 
 Stages, each timed once on the same run: `extract` (test-transform features of every training
 image, both views), `cluster` (k-reciprocal Jaccard + DBSCAN, or the oracle), `cpg` (the rest of
-the labelling step: CPG's LR labels), `memories` (fusion of the extracted features and the
+the labelling step: CPG's LR labels; with another labels.mode, assembling the labels), `memories` (fusion of the extracted features and the
 objective's reset), `load` (decoding and augmenting the step batches), `step` (`train_step`:
 forward of every space, losses, backward, optimiser step, memory update) and, on the very same
 batches, `encoders` (forward + backward of E_h and E_l alone, a sum as the loss): the floor any
