@@ -219,10 +219,11 @@ def _check_combinations(config: DrfmConfig) -> None:
                         f"got model.fusion={model.fusion}")
     if config.method == "cc" and loss.instance_consistency:
         raise DrfmError("method=cc has one encoder and no predictor: it needs loss.instance_consistency=false")
-    if loss.probability_sharpening and (model.fusion == "none" or labels.mode not in ("cpg", "dual")):
+    if loss.probability_sharpening and (model.fusion == "none"
+                                        or labels.mode not in schema.LABEL_MODES_WITH_AMBIGUOUS_LR):
         raise DrfmError(f"loss.probability_sharpening=true (L_ps) needs a fusion module (model.fusion crff or "
-                        f"fc) and labels.mode cpg or dual, got model.fusion={model.fusion} and labels.mode={labels.mode}; "
-                        f"or set loss.probability_sharpening=false")
+                        f"fc) and labels.mode cpg or dual, got model.fusion={model.fusion} and "
+                        f"labels.mode={labels.mode}; or set loss.probability_sharpening=false")
     if labels.k2 > labels.k1:
         raise DrfmError(f"labels.k2={labels.k2} must be at most labels.k1={labels.k1} (query expansion "
                         f"averages over the k2 nearest of the k1 neighbours): lower labels.k2 or raise labels.k1")

@@ -151,6 +151,10 @@ class ModelConfig:
         "initial output layer of the fusion: sum (fused = a + b at the start) or random (PyTorch's Linear)")
 
 
+LABEL_MODES_WITH_AMBIGUOUS_LR = ("cpg", "dual")
+"""labels.mode values that leave some LR images unlabelled for L_ps (the others label or drop them)."""
+
+
 @dataclass(frozen=True)
 class LabelsConfig:
     """labels: clustering and cross-resolution pseudo-labels."""

@@ -2,10 +2,10 @@
 
 Stages, each timed once on the same run: `extract` (test-transform features of every training
 image, both views), `cluster` (k-reciprocal Jaccard + DBSCAN, or the oracle), `cpg` (the rest of
-the labelling step: CPG's LR labels; with another labels.mode, assembling the labels), `memories` (fusion of the extracted features and the
-objective's reset), `load` (decoding and augmenting the step batches), `step` (`train_step`:
-forward of every space, losses, backward, optimiser step, memory update) and, on the very same
-batches, `encoders` (forward + backward of E_h and E_l alone, a sum as the loss): the floor any
+the labelling step: CPG's LR labels; with another labels.mode, assembling the labels),
+`memories` (fusion of the extracted features and the objective's reset), `load` (decoding and
+augmenting the step batches), `step` (`train_step`: forward of every space, losses, backward,
+optimiser step, memory update) and, on the very same batches, `encoders` (forward + backward of E_h and E_l alone, a sum as the loss): the floor any
 step must pay. `step_over_encoders` is the step's cost over that floor. Rates are images per
 second (rows of a stage's input). Warm-up steps are excluded from the step timings; step and
 encoders alternate batch by batch, so both see the same machine load.
@@ -23,6 +23,7 @@ import torch
 from drfm.data.demo_world import generate_demo_world
 from drfm.engine.runs import start_run
 from drfm.errors import DrfmError
+from drfm.labels.strategy import clustered_rows
 from drfm.utils.seeding import environment_info
 
 
@@ -88,8 +89,8 @@ def run_train_bench(config: dict, steps: int = 5, warmup: int = 1, people: int =
         trainer.model.zero_grad(set_to_none=True)
 
     step_rows = sum(len(batch[2]) for batch in batches[warmup:])
-    rows = {"extract": len(views), "cluster": int(pseudo.stats["N1"] if config["labels"]["mode"] == "cpg"
-                                                  else len(views)),
+    rows = {"extract": len(views),
+            "cluster": clustered_rows(config["labels"]["mode"], pseudo.stats["N1"], pseudo.stats["N2"])[0],
             "cpg": len(views), "memories": len(views), "load": sum(len(batch[2]) for batch in batches),
             "step": step_rows, "encoders": step_rows}
     return {

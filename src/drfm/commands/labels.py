@@ -125,8 +125,9 @@ def load_configs(args: argparse.Namespace, grid: dict[str, list[str]]) -> tuple[
 
 
 def load_model(args: argparse.Namespace, config: dict) -> tuple[DualResolutionModel, dict]:
-    """(model in eval mode on --device or train.device, its source for the report): the run's last checkpoint with --run, else the configuration's untrained model built
-    after seeding with its `seed`, as the trainer builds its start."""
+    """(model in eval mode on --device or train.device, its source for the report): the run's last
+    checkpoint with --run, else the configuration's untrained model built after seeding with its
+    `seed`, as the trainer builds its start."""
     device_name = args.device or config["train"]["device"]
     if args.run_dir is not None:
         from drfm.engine.inference import load_run

@@ -12,6 +12,8 @@ memories with them (after the optimiser step, features of every process).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -26,7 +28,7 @@ from drfm.memory.cluster_memory import ClusterMemory
 from drfm.memory.memories import InstanceMemory
 
 
-def check_finite(losses: dict[str, Tensor], run_dir: object, epoch: int, step: int) -> None:
+def check_finite(losses: dict[str, Tensor], run_dir: str | Path, epoch: int, step: int) -> None:
     """DrfmError naming the run, epoch, step and losses when one is NaN or infinite on any
     process (call it before backward: training stops before the bad step, and the last
     checkpoint, after `epoch` epochs, stays as it was)."""

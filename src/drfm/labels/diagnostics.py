@@ -11,8 +11,9 @@ What a row holds, and how to read it
 Counts (as the training log writes them):
 - ``num_clusters``: K, the pseudo-identities. Compare with the number of people when known; far
   fewer means people merged, far more means people split.
-- ``num_outliers``: images DBSCAN left out of every cluster (labels.mode=cpg: HR images only; dual: HR and LR). With
-  labels.outliers=drop they get no label; with singletons each becomes a one-image cluster.
+- ``num_outliers``: images DBSCAN left out of every cluster (labels.mode=cpg: HR images only; dual:
+  HR and LR). With labels.outliers=drop they get no label; with singletons each becomes a
+  one-image cluster.
 - ``N1``, ``N2``: HR and LR training images (N1 + N2 = all of them). ``N1c``: HR images with a label.
 - ``T`` (labels.mode=cpg): (N1c / N1) * t, the fraction of LR images CPG labels;
   ``num_labelled_lr``: LR images with a label; ``num_ambiguous``: LR images left to L_ps.

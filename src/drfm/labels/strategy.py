@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from drfm.config_schema import LABEL_MODES_WITH_AMBIGUOUS_LR
 from drfm.data.records import DatasetSplits
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.errors import DrfmError
@@ -112,8 +113,8 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
                                                         timings)
         labels[order] = clustered
         num_clusters = int(clustered.max()) + 1 if len(clustered) else 0
-    ambiguous = lr_idx[labels[lr_idx] < 0] if settings["mode"] in ("cpg", "dual") and not settings["oracle"] \
-        else np.empty(0, dtype=np.int64)
+    ambiguous = lr_idx[labels[lr_idx] < 0] \
+        if settings["mode"] in LABEL_MODES_WITH_AMBIGUOUS_LR and not settings["oracle"] else np.empty(0, dtype=np.int64)
     timings["total"] = time.perf_counter() - started
     stats.update(num_clusters=num_clusters, N1=int(hr_idx.size), N2=int(lr_idx.size),
                  N1c=int((labels[hr_idx] >= 0).sum()), num_labelled_lr=int((labels[lr_idx] >= 0).sum()),
