@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -176,7 +177,7 @@ def test_killed_at_random_moments_and_resumed_gives_the_uninterrupted_weights_an
     run = tmp_path / "killed"
     rng = random.Random(seed)
     kills = 0
-    for _ in range(6):
+    for _ in range(10):
         fresh = not (run / "checkpoint.pt").is_file()  # killed before the start was saved: start again
         command = _drfm(*train_args(world, run, "train.epochs=3")) if fresh else _drfm("train", "--resume", str(run),
                                                                                       "--quiet")
@@ -188,6 +189,12 @@ def test_killed_at_random_moments_and_resumed_gives_the_uninterrupted_weights_an
                 process.kill()  # SIGKILL: no clean-up code runs
                 kills += 1
         _, err = process.communicate()
+        if process.returncode == 0 and kills == 0:
+            # finished before the kill (a warm twin cache makes it faster than the straight run):
+            # start over with earlier kill moments
+            shutil.rmtree(run)
+            duration /= 2
+            continue
         if process.returncode == 0:
             break
         assert process.returncode == -9, err.decode()
