@@ -25,8 +25,7 @@ def test_embed_gives_the_evaluation_features_lr_by_sr_hr_by_downsampling(tiny, m
     splits = read_dataset("mlr", world)
     records = splits.query[:3] + splits.gallery[:3]  # LR camera 2 queries, HR gallery
     with torch.no_grad():
-        expected = inference.test_features(model.config, model.network.model, records, splits, run_dir.parent / "cache",
-                                 progress=False)
+        expected = inference.test_features(model.config, model.network.model, records, splits, progress=False)
     feats = model.embed([r.path for r in records])
     assert feats.shape == (6, model.feature_dim) and feats.dtype == torch.float32
     np.testing.assert_allclose(feats.numpy(), expected, atol=1e-5)
@@ -136,3 +135,37 @@ def test_import_drfm_stays_light_and_load_is_the_api_function():
     assert out == ["False", "True"]
     with pytest.raises(AttributeError):
         drfm.no_such_name
+
+
+def test_evaluation_features_are_made_in_memory_without_the_twin_cache(tiny, tmp_path):
+    world, run_dir = tiny
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["data"]["cache_dir"] = str(tmp_path / "never-made")
+    copy = tmp_path / "run"
+    copy.mkdir()
+    (copy / "config.yaml").write_text(yaml.safe_dump(config))
+    (copy / "checkpoint.pt").symlink_to(run_dir / "checkpoint.pt")
+    arrays = inference.run_feature_arrays(copy, progress=False)
+    assert not (tmp_path / "never-made").exists()
+    model = drfm.load(copy, device="cpu")
+    splits = read_dataset("mlr", world)
+    low = splits.low_resolution_mask(splits.query)
+    assert low.all()  # the queries are LR: their hr_view is SR(x), made in memory
+    by_api = model.embed([r.path for r in splits.query], resolution="low")
+    np.testing.assert_allclose(arrays["query_feats"], by_api.numpy(), atol=1e-5)
+
+
+def test_one_height_rule_for_folder_data_and_the_api_auto_mode(tmp_path, model):
+    from drfm.data.image_io import is_low_resolution
+
+    threshold = model.lr_height_threshold
+    assert is_low_resolution(threshold - 1, threshold) and not is_low_resolution(threshold, threshold)
+    folder = tmp_path / "crops"
+    folder.mkdir()
+    for height in (threshold - 1, threshold, threshold + 1):
+        Image.new("RGB", (16, height)).save(folder / f"h{height}.png")
+    splits = read_dataset("folder", folder, lr_height_threshold=threshold)
+    files = sorted(folder.iterdir())
+    by_reader = splits.low_resolution_mask([r for f in files for r in splits.train if r.path == f])
+    by_api = model.low_resolution(as_pil_images(files))
+    assert by_reader.tolist() == by_api.tolist() == [is_low_resolution(int(f.stem[1:]), threshold) for f in files]

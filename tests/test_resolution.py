@@ -312,10 +312,10 @@ def test_span_weights_folder_without_model(tmp_path):
 # dataset driver and command line
 
 
-def test_resolution_sources_by_camera_and_by_lr_paths(tmp_path):
+def test_resolution_sources_are_the_training_images_by_camera_and_by_lr_paths(tmp_path):
     a, b, c = (ImageRecord(tmp_path / f"{n}.png", 1, cam) for n, cam in (("a", 0), ("b", 1), ("c", 0)))
-    by_camera = DatasetSplits("x", tmp_path, train=[a, b], query=[b], gallery=[c], lr_cameras=(1,))
-    assert resolution_sources(by_camera) == ([a, c], [b])
+    by_camera = DatasetSplits("x", tmp_path, train=[a, b, a], query=[b], gallery=[c], lr_cameras=(1,))
+    assert resolution_sources(by_camera) == ([a], [b])  # test images are not cached
     by_list = DatasetSplits("x", tmp_path, train=[a, b, c], query=[], gallery=[], meta={"lr_paths": [c.path]})
     assert resolution_sources(by_list) == ([a, b], [c])
     assert by_list.low_resolution_mask([c, a, c]).tolist() == [True, False, True]

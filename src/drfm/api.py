@@ -6,12 +6,11 @@ Test-time features (SPEC: Test-time features), one L2-normalised D-dimensional v
   upscaling by `preprocess.factor`;
 - a high-resolution image x_h: CRFF(E_h(x_h), E_l(DS(x_h))), DS = bicubic down-sampling by
   `preprocess.factor`;
-- a run without a fusion module: E_h of the view E_h would see above; the Cluster Contrast
-  baseline (method cc): E_h of the image itself.
+- a run without a fusion module: E_h of the view E_h would see above; the single-encoder Cluster
+  Contrast baseline: E_h of the image itself.
 
-Every view is resized (bicubic) to the run's `input.height` x `input.width` and
-ImageNet-normalised before the encoders (drfm.data.transforms.test_transform), exactly as
-`drfm evaluate --run` does, so `embed` gives the features the evaluation scores.
+`embed` runs drfm.engine.test_time.TestTimeEncoder, the path `drfm evaluate --run` and `drfm
+extract` take, so it gives the features the evaluation scores.
 """
 
 from __future__ import annotations
@@ -25,45 +24,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torch import nn
 
-from drfm.data.downsampling import downsample
-from drfm.data.image_io import load_image
-from drfm.data.sr_backends import SRBackend, get_sr_backend
-from drfm.data.transforms import test_transform
+from drfm.data.image_io import is_low_resolution, load_image
 from drfm.engine.checkpoint import CHECKPOINT_NAME
-from drfm.engine.inference import load_run
 from drfm.engine.extract import resolve_device
+from drfm.engine.inference import load_run
+from drfm.engine.test_time import TestTimeEncoder
 from drfm.errors import DrfmError
 from drfm.models.dual_model import DualResolutionModel
 from drfm.utils.hashing import files_sha256
 
 RESOLUTIONS = ("auto", "low", "high")
 ImageInput = str | os.PathLike | Image.Image | torch.Tensor
-
-
-class FeatureNet(nn.Module):
-    """The test-time network on preprocessed views: (hr_view, lr_view) -> fusion features.
-
-    `hr_view`: (B, 3, H, W) batch E_h reads; `lr_view`: (B, 3, H, W) batch E_l reads (both
-    test_transform outputs). Returns (B, D) L2-normalised features. A model without a fusion
-    module reads only `hr_view` (`uses_lr_view` is False; pass None or leave it out).
-    """
-
-    def __init__(self, model: DualResolutionModel) -> None:
-        super().__init__()
-        self.model = model
-
-    @property
-    def uses_lr_view(self) -> bool:
-        """Whether the features depend on `lr_view` (False without a fusion module)."""
-        return self.model.fusion is not None
-
-    def forward(self, hr_view: torch.Tensor, lr_view: torch.Tensor | None = None) -> torch.Tensor:
-        hr_features = self.model.encode_hr(hr_view)
-        if not self.uses_lr_view:
-            return hr_features
-        return self.model.fuse(hr_features, self.model.encode_lr(lr_view))
 
 
 def _tensor_images(tensor: torch.Tensor, where: str) -> list[Image.Image]:
@@ -113,9 +85,8 @@ class ReIDModel:
         self.config = config
         self.checkpoint = Path(checkpoint)
         self.device = torch.device(device)
-        self.network = FeatureNet(model).to(self.device).eval()
-        self.transform = test_transform(config["input"]["height"], config["input"]["width"])
-        self._sr: SRBackend | None = None
+        self.encoder = TestTimeEncoder(model, config, self.device)
+        self.network = self.encoder.network
         self._fingerprint: str | None = None
 
     @classmethod
@@ -166,35 +137,11 @@ class ReIDModel:
         if resolution != "auto":
             return np.full(len(images), resolution == "low")
         threshold = self.lr_height_threshold
-        return np.array([image.height < threshold for image in images], dtype=bool)
-
-    def _sr_backend(self) -> SRBackend:
-        if self._sr is None:
-            pre = self.config["preprocess"]
-            self._sr = get_sr_backend(pre["sr_backend"], weights=pre["sr_weights"], device=str(self.device))
-        return self._sr
+        return np.array([is_low_resolution(image.height, threshold) for image in images], dtype=bool)
 
     def views(self, images: Sequence[Image.Image], low: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The preprocessed (hr_view, lr_view) batches, (N, 3, H, W) each, of RGB `images`.
-
-        `low[i]`: image i is low-resolution (hr_view = SR(x), lr_view = x) or not (hr_view = x,
-        lr_view = DS(x)). The Cluster Contrast baseline reads every image as it is. lr_view is None
-        when the network does not read it.
-        """
-        factor = int(self.config["preprocess"]["factor"])
-        hr_images, lr_images = list(images), list(images)
-        if self.network.model.uses_twins:
-            low_index = np.flatnonzero(low)
-            if len(low_index):
-                upscaled = self._sr_backend().upscale([images[i] for i in low_index], scale=factor)
-                for i, image in zip(low_index, upscaled, strict=True):
-                    hr_images[i] = image
-            if self.network.uses_lr_view:
-                for i in np.flatnonzero(~low):
-                    lr_images[i] = downsample(images[i], factor)
-        hr = torch.stack([self.transform(image) for image in hr_images])
-        lr = torch.stack([self.transform(image) for image in lr_images]) if self.network.uses_lr_view else None
-        return hr, lr
+        """The preprocessed (hr_view, lr_view) batches of RGB `images` (TestTimeEncoder.views)."""
+        return self.encoder.views(images, low)
 
     @torch.no_grad()
     def embed(self, images: ImageInput | Sequence[ImageInput], resolution: str = "auto",
@@ -215,9 +162,7 @@ class ReIDModel:
         parts = []
         for start in range(0, len(images), batch_size):
             pil = as_pil_images(images[start : start + batch_size])
-            hr, lr = self.views(pil, self.low_resolution(pil, resolution))
-            lr = None if lr is None else lr.to(self.device)
-            parts.append(self.network(hr.to(self.device), lr).float().cpu())
+            parts.append(self.encoder.embed(pil, self.low_resolution(pil, resolution)))
         return torch.cat(parts) if parts else torch.empty(0, self.feature_dim)
 
 

@@ -30,7 +30,8 @@ from pathlib import Path
 import torch
 
 from drfm import __version__
-from drfm.api import FeatureNet, ReIDModel
+from drfm.api import ReIDModel
+from drfm.engine.test_time import FeatureNet
 from drfm.errors import DrfmError
 from drfm.utils.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from drfm.utils.io import atomic_path

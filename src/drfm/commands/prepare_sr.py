@@ -1,4 +1,5 @@
-"""`drfm prepare sr`: fill the resolution cache of a dataset (SLR of HR images, SHR of LR images)."""
+"""`drfm prepare sr`: fill the resolution cache of a dataset's training images (SLR of HR images,
+SHR of LR images), the twins training reads; test-time features make their views in memory."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from drfm.cli import non_negative_int, positive_int
 from drfm.errors import DrfmError
 from drfm.utils.io import check_output_folder
 
-HELP = "cache SLR (HR down-sampled x4) and SHR (LR super-resolved x4) images of a dataset; resumable"
+HELP = "cache SLR (HR down-sampled x4) and SHR (LR super-resolved x4) twins of the training images; resumable"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

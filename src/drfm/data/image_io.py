@@ -27,6 +27,21 @@ MAX_8BIT, MAX_16BIT = 255, 65535
 SCALE_16_TO_8 = MAX_16BIT // MAX_8BIT  # 257
 
 
+def is_low_resolution(height: int, threshold: int) -> bool:
+    """The pixel rule for an image whose resolution nothing records: low-resolution when it is
+    lower than `threshold` pixels (folder data, `drfm prepare mlr` by height, the API's "auto")."""
+    return height < threshold
+
+
+def image_height(path: Path) -> int:
+    """Height in pixels of the image at `path`, read from its header; DrfmError if unreadable."""
+    try:
+        with Image.open(path) as image:
+            return image.size[1]
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise DrfmError(f"{path}: not a readable image ({exc})") from None
+
+
 def is_image_file(path: Path) -> bool:
     """True when `path` has an image file suffix (case-insensitive)."""
     return path.suffix.lower() in IMAGE_SUFFIXES

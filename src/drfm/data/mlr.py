@@ -59,7 +59,7 @@ from typing import Callable, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from drfm.data.datasets.folder import DEFAULT_LR_HEIGHT_THRESHOLD, image_height
+from drfm.data.datasets.folder import DEFAULT_LR_HEIGHT_THRESHOLD
 from drfm.data.datasets.mlr import (
     MANIFEST_NAME,
     SPLITS,
@@ -69,7 +69,7 @@ from drfm.data.datasets.mlr import (
     write_manifest,
 )
 from drfm.data.downsampling import INTERPOLATION, downsample
-from drfm.data.image_io import load_image
+from drfm.data.image_io import image_height, is_low_resolution, load_image
 from drfm.data.records import UNKNOWN_CAMID, UNKNOWN_PID, DatasetSplits, ImageRecord, seeded_person_half
 from drfm.data.registry import read_dataset
 from drfm.errors import DrfmError
@@ -259,7 +259,7 @@ def _lr_images(
 ) -> dict[ImageRecord, bool]:
     """Whether each record is LR under rule `mode` (module docstring)."""
     if mode == HEIGHT:
-        return {r: image_height(r.path) < threshold for r in records}
+        return {r: is_low_resolution(image_height(r.path), threshold) for r in records}
     if mode == PER_PERSON_HALF:
         picked = seeded_person_half(records, seed)
         return {r: r.path in picked for r in records}

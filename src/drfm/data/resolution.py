@@ -139,11 +139,9 @@ def prepare_resolution_views(
 
 
 def resolution_sources(splits: DatasetSplits) -> tuple[list[ImageRecord], list[ImageRecord]]:
-    """(HR records, LR records) over train, query and gallery, without repeated paths; LR-ness as
-    DatasetSplits.low_resolution_mask decides it."""
-    first_by_path: dict[str, ImageRecord] = {}
-    for record in (*splits.train, *splits.query, *splits.gallery):
-        first_by_path.setdefault(str(record.path), record)
-    unique = list(first_by_path.values())
+    """(HR records, LR records) of the training split, without repeated paths; LR-ness as
+    DatasetSplits.low_resolution_mask decides it. Only training reads the cache: test-time
+    features make their SR and DS views in memory (drfm.engine.test_time)."""
+    unique = list({str(record.path): record for record in reversed(splits.train)}.values())[::-1]
     is_lr = splits.low_resolution_mask(unique)
     return [r for r, lr in zip(unique, is_lr) if not lr], [r for r, lr in zip(unique, is_lr) if lr]

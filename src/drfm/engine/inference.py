@@ -9,10 +9,9 @@ import torch
 
 from drfm.config import load_config
 from drfm.data.registry import read_dataset
-from drfm.data.transforms import test_transform
-from drfm.data.views import build_views
-from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint, twin_cache_dir
-from drfm.engine.extract import extract_dual_features, fuse_features, resolve_device
+from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint
+from drfm.engine.extract import resolve_device
+from drfm.engine.test_time import TestTimeEncoder
 from drfm.errors import DrfmError
 from drfm.evaluation.features_file import FeatureSet
 from drfm.models.dual_model import DualResolutionModel
@@ -52,21 +51,14 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[dict, DualResoluti
     return config, model.to(torch_device).eval(), state
 
 
-def test_features(config: dict, model: DualResolutionModel, records, splits, cache_dir: str | Path,
-                  progress: bool = True, desc: str = "features") -> np.ndarray:
-    """(N, D) L2-normalised test-time features of `records`.
-
-    LR images: CRFF(E_h(SR(x_l)), E_l(x_l)); HR images: CRFF(E_h(x_h), E_l(DS(x_h))). Without
-    fusion, E_h of the image (of its super-resolved twin for an LR image when SR is used).
-    """
-    pre, inp = config["preprocess"], config["input"]
-    views = build_views(records, splits, cache_dir, sr_backend=pre["sr_backend"], sr_weights=pre["sr_weights"],
-                        factor=pre["factor"], use_twins=model.uses_twins, progress=progress)
-    device = next(model.parameters()).device
-    hr, lr = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),
-                                   batch_size=config["train"]["extract_batch_size"], device=device,
-                                   num_workers=config["train"]["num_workers"], progress=progress, desc=desc)
-    return fuse_features(model, hr, lr, device=device).numpy()
+def test_features(config: dict, model: DualResolutionModel, records, splits, progress: bool = True,
+                  desc: str = "features") -> np.ndarray:
+    """(N, D) L2-normalised test-time features of dataset `records` (drfm.engine.test_time), each
+    image low-resolution as `splits` records it (DatasetSplits.low_resolution_mask)."""
+    encoder = TestTimeEncoder(model, config, device=next(model.parameters()).device)
+    low = splits.low_resolution_mask(records)
+    return encoder.embed_files([r.path for r in records], low, batch_size=config["train"]["extract_batch_size"],
+                               num_workers=config["train"]["num_workers"], progress=progress, desc=desc).numpy()
 
 
 def run_feature_arrays(run_dir: str | Path, progress: bool = True) -> dict[str, np.ndarray]:
@@ -76,12 +68,11 @@ def run_feature_arrays(run_dir: str | Path, progress: bool = True) -> dict[str, 
     data = config["data"]
     splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
     splits.check_not_empty(("query", "gallery"))
-    cache = twin_cache_dir(data["cache_dir"], run_dir)
     arrays = {}
     for split in ("query", "gallery"):
         records = getattr(splits, split)
         with torch.no_grad():
-            arrays[f"{split}_feats"] = test_features(config, model, records, splits, cache, progress, desc=split)
+            arrays[f"{split}_feats"] = test_features(config, model, records, splits, progress, desc=split)
         arrays[f"{split}_pids"] = np.array([r.pid for r in records], dtype=np.int64)
         arrays[f"{split}_camids"] = np.array([r.camid for r in records], dtype=np.int64)
         arrays[f"{split}_paths"] = np.array([str(r.path) for r in records])

@@ -20,24 +20,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from drfm.data.image_io import is_image_file
+from drfm.data.image_io import image_height, is_image_file, is_low_resolution
 from drfm.data.records import UNKNOWN_CAMID, UNKNOWN_PID, DatasetSplits, ImageRecord
 from drfm.data.registry import register_dataset
 from drfm.errors import DrfmError
 
 DEFAULT_LR_HEIGHT_THRESHOLD = 64  # pixels
 CAMERA_TOKEN = re.compile(r"(?:^|[_-])c(?:am)?(\d+)", re.IGNORECASE)
-
-
-def image_height(path: Path) -> int:
-    """Height in pixels of the image at `path`, read from its header; DrfmError if unreadable."""
-    try:
-        with Image.open(path) as image:
-            return image.size[1]
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise DrfmError(f"{path}: not a readable image ({exc})") from None
 
 
 def _camera_ids(root: Path, paths: list[Path]) -> list[int]:
@@ -77,7 +66,7 @@ def read_folder(root: Path, seed: int = 0, lr_height_threshold: int = DEFAULT_LR
         lr_cameras=(),
         meta={
             "lr_height_threshold": lr_height_threshold,
-            "lr_paths": [p for p in paths if image_height(p) < lr_height_threshold],
+            "lr_paths": [p for p in paths if is_low_resolution(image_height(p), lr_height_threshold)],
         },
     )
     splits.check_not_empty(("train",))
