@@ -80,7 +80,7 @@ def test_a_checkpoint_file_alone_loads_the_same_model(tiny, model):
 
 
 def test_single_encoder_baseline_embeds_the_raw_image_with_e_h(tiny, model):
-    config = {**model.config, "method": "cc", "model": {**model.config["model"], "fusion": "none"}}
+    config = {**model.config, "method": "cluster_contrast", "model": {**model.config["model"], "fusion": "none"}}
     torch.manual_seed(0)
     net = DualResolutionModel("resnet18", pretrained=False, fusion="none", single_encoder=True, predictor=False)
     cc = ReIDModel(config, net, tiny[1] / "checkpoint.pt")
@@ -123,9 +123,13 @@ def test_checkpoint_of_another_version_or_config_is_refused(tiny, tmp_path):
         drfm.load(other)
     assert "\n" not in str(info.value)
     state = torch.load(tiny[1] / "checkpoint.pt", weights_only=False)
-    del state["config"]["model"]
+    state["config"]["model"]["backbone"] = "no-such-net"
+    torch.save(state, tmp_path / "unknown.pt")
+    with pytest.raises(DrfmError, match=r"unknown.pt: model.backbone: expected one of .*got 'no-such-net'"):
+        drfm.load(tmp_path / "unknown.pt")
+    del state["config"]["model"]  # missing keys take base.yaml's values, as in a run's config.yaml
     torch.save(state, tmp_path / "keyless.pt")
-    with pytest.raises(DrfmError, match="does not fit this drfm version"):
+    with pytest.raises(DrfmError, match="keyless.pt: checkpoint does not fit its configuration"):
         drfm.load(tmp_path / "keyless.pt")
 
 

@@ -150,7 +150,7 @@ REJECTED = [
     ("model.pooling=max", r"model.pooling=max: expected one of avg, gem, got 'max'"),
     ("model.feature_dim=0", r"model.feature_dim=0: expected an integer >= 1 or null, got 0"),
     ("model.fusion=sum", r"model.fusion=sum: expected one of crff, fc, none, got 'sum'"),
-    ("method=supervised", r"method=supervised: expected one of drfm, cc, got 'supervised'"),
+    ("method=supervised", r"method=supervised: expected one of drfm, cluster_contrast, got 'supervised'"),
     ("labels.mode=dbscan", r"labels.mode=dbscan: expected one of cpg, dual, joint, sr, all, got 'dbscan'"),
     ("labels.k1=0", r"labels.k1=0: expected an integer >= 1, got 0"),
     ("labels.k2=0", r"labels.k2=0: expected an integer >= 1, got 0"),
@@ -166,7 +166,8 @@ REJECTED = [
     ("loss.ps_weight=-1", r"loss.ps_weight=-1: expected a number >= 0, got -1"),
     ("loss.tau_c=0", r"loss.tau_c=0: expected a number > 0, got 0"),
     ("memory.momentum=1", r"memory.momentum=1: expected a number in \[0, 1\), got 1"),
-    ("memory.cc_momentum=-0.1", r"memory.cc_momentum=-0.1: expected a number in \[0, 1\), got -0.1"),
+    ("memory.cluster_contrast_momentum=-0.1",
+     r"memory.cluster_contrast_momentum=-0.1: expected a number in \[0, 1\), got -0.1"),
     ("name=[a]", r"name=\[a\]: expected a name or null, got \['a'\]"),
 ]
 
@@ -181,8 +182,8 @@ COMBINATIONS = [
     (["labels.k2=31"], r"labels.k2=31 must be at most labels.k1=30 .*: lower labels.k2 or raise labels.k1"),
     (["labels.k1=5"], r"labels.k2=6 must be at most labels.k1=5 "),
     (["train.batch_size=3"], r"train.batch_size=3 must be at least train.instances_per_id=4 "),
-    (["method=cc"], r"method=cc clusters every image: it needs labels.mode=all, got labels.mode=cpg"),
-    (["labels.mode=all"], r"labels.mode=all is the single-encoder CC baseline: use method=cc"),
+    (["method=cluster_contrast"], r"method=cluster_contrast clusters every image: it needs labels.mode=all, got labels.mode=cpg"),
+    (["labels.mode=all"], r"labels.mode=all is the single-encoder Cluster Contrast baseline: use method=cluster_contrast"),
     (["model.fusion=none"], r"loss.probability_sharpening=true \(L_ps\) needs a fusion module \(model.fusion "
                             r"crff or fc\) and labels.mode cpg or dual, got model.fusion=none and labels.mode=cpg"),
     (["labels.mode=joint"], r"loss.probability_sharpening=true \(L_ps\) needs .* labels.mode=joint"),
@@ -197,11 +198,11 @@ def test_undefined_combinations_name_the_keys(overrides: list[str], message: str
         load_config("drfm", overrides)
 
 
-def test_cc_combinations_and_that_one_override_may_repair_another():
-    with pytest.raises(DrfmError, match=r"method=cc has one encoder and no fusion module: it needs "
+def test_cluster_contrast_combinations_and_that_one_override_may_repair_another():
+    with pytest.raises(DrfmError, match=r"method=cluster_contrast has one encoder and no fusion module: it needs "
                                         r"model.fusion=none, got model.fusion=crff"):
         load_config("cc", ["model.fusion=crff"])
-    with pytest.raises(DrfmError, match=r"method=cc .* it needs loss.instance_consistency=false"):
+    with pytest.raises(DrfmError, match=r"method=cluster_contrast .* it needs loss.instance_consistency=false"):
         load_config("cc", ["loss.instance_consistency=true"])
     assert load_config("cc", ["preprocess.sr_backend=span", "preprocess.factor=2"])["preprocess"]["factor"] == 2
     config = load_config("drfm", ["labels.k2=40", "labels.k1=40", "train.batch_size=2", "train.instances_per_id=2"])
@@ -259,7 +260,7 @@ def test_validate_config_checks_a_config_changed_after_loading():
         (("train", "epochs"), -1, r"^train.epochs: expected an integer >= 0 .*got -1$"),
         (("labels", "k2"), 99, r"^labels.k2=99 must be at most labels.k1=10 "),
         (("train", "batch_size"), 2, r"^train.batch_size=2 must be at least train.instances_per_id=4 "),
-        (("method",), "cc", r"^method=cc clusters every image: it needs labels.mode=all"),
+        (("method",), "cluster_contrast", r"^method=cluster_contrast clusters every image: it needs labels.mode=all"),
     ]
     for path, value, message in changes:
         changed = load_config("drfm-cpu")
@@ -375,3 +376,17 @@ def test_convert_rejects(hint, rule, value):
     with pytest.raises(schema.Invalid) as info:
         schema.convert(hint, rule, value)
     assert str(info.value) == schema.expected(hint, rule)
+
+
+def test_the_former_names_cc_of_the_baseline_are_read_as_cluster_contrast(tmp_path):
+    saved = tmp_path / "old-run-config.yaml"
+    saved.write_text("_BASE_: cc\nmethod: cc\nmemory:\n  cc_momentum: 0.3\n")  # saved before the rename
+    config = load_config(str(saved), ["memory.cc_temperature=0.07"])
+    assert config["method"] == "cluster_contrast"
+    assert config["memory"]["cluster_contrast_momentum"] == 0.3
+    assert config["memory"]["cluster_contrast_temperature"] == 0.07
+    assert "cc_momentum" not in config["memory"]
+    assert load_config("cc", ["method=cc"])["method"] == "cluster_contrast"
+    assert load_config("cc")["method"] == "cluster_contrast"
+    with pytest.raises(DrfmError, match=r"loss.kind=cluster_contrast: expected one of cc, sc"):
+        load_config("drfm", ["loss.kind=cluster_contrast"])  # the alias is the method's alone

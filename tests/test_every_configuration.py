@@ -43,9 +43,9 @@ def test_configuration_trains_one_epoch_with_finite_losses(world: Path, tmp_path
     assert record["num_clusters"] > 0, record
     losses = record["losses"]
     assert losses and all(math.isfinite(value) for value in losses.values())
-    contrast = "sc" if config["method"] == "cc" else config["loss"]["kind"]  # CC: its cluster-memory loss
+    contrast = "sc" if config["method"] == "cluster_contrast" else config["loss"]["kind"]  # CC: its cluster-memory loss
     assert contrast in losses
-    if config["loss"]["instance_consistency"] and config["method"] != "cc":
+    if config["loss"]["instance_consistency"] and config["method"] != "cluster_contrast":
         assert "ic" in losses
     if config["loss"]["probability_sharpening"] and record["num_ambiguous"] > 0:
         assert "ps" in losses

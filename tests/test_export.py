@@ -46,7 +46,7 @@ def test_exported_models_give_the_pytorch_features_of_real_images(tiny, model, t
 
 
 def test_a_model_without_fusion_exports_a_single_input(tiny, model, tmp_path):
-    config = {**model.config, "method": "cc", "model": {**model.config["model"], "fusion": "none"}}
+    config = {**model.config, "method": "cluster_contrast", "model": {**model.config["model"], "fusion": "none"}}
     torch.manual_seed(0)
     net = DualResolutionModel("resnet18", pretrained=False, fusion="none", single_encoder=True, predictor=False)
     cc = ReIDModel(config, net, tiny[1] / "checkpoint.pt")

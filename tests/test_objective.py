@@ -83,6 +83,6 @@ def test_cluster_contrast_objective_is_the_centroid_memory_and_its_loss():
     step = {"hr": unit_rows(7, rows=2)}
     losses = objective.losses(step, torch.tensor([0, 1]), 2, use_ps=False)
     expected = single_centroid_contrastive_loss(step["hr"], torch.tensor([0, 1]), centroids,
-                                                config["memory"]["cc_temperature"])
+                                                config["memory"]["cluster_contrast_temperature"])
     assert set(losses) == {"sc"}
     assert losses["sc"].item() == pytest.approx(expected.item())

@@ -82,6 +82,9 @@ def _checked(data: dict, where: str, cls: type = DrfmConfig, prefix: str = "") -
     checked = {}
     for name, value in data.items():
         path = f"{prefix}{name}"
+        if path in schema.RENAMED_KEYS:
+            path = schema.RENAMED_KEYS[path]
+            name = path.rsplit(".", 1)[-1]
         entry = known.get(name)
         if entry is None:
             raise DrfmError(f"{where}: unknown configuration key {quote(path)} (known: {', '.join(known)})")
@@ -180,6 +183,7 @@ def _apply_override(config: dict, text: str) -> None:
     '1e-4' for name.
     """
     keys, value = _split_override(text)
+    keys = schema.RENAMED_KEYS.get(".".join(keys), ".".join(keys)).split(".")
     cls: type = DrfmConfig
     node = config
     for depth, name in enumerate(keys):
@@ -209,16 +213,19 @@ def _apply_override(config: dict, text: str) -> None:
 def _check_combinations(config: DrfmConfig) -> None:
     """DrfmError for a combination of keys the method does not define."""
     labels, loss, model, train, pre = config.labels, config.loss, config.model, config.train, config.preprocess
-    if config.method == "cc" and labels.mode != "all":
-        raise DrfmError(f"method=cc clusters every image: it needs labels.mode=all, got labels.mode={labels.mode}")
+    baseline = config.method == "cluster_contrast"
+    if baseline and labels.mode != "all":
+        raise DrfmError(f"method=cluster_contrast clusters every image: it needs labels.mode=all, "
+                        f"got labels.mode={labels.mode}")
     if config.method == "drfm" and labels.mode == "all":
-        raise DrfmError("labels.mode=all is the single-encoder CC baseline: use method=cc, or labels.mode "
-                        "cpg, dual, joint or sr with method=drfm")
-    if config.method == "cc" and model.fusion != "none":
-        raise DrfmError(f"method=cc has one encoder and no fusion module: it needs model.fusion=none, "
+        raise DrfmError("labels.mode=all is the single-encoder Cluster Contrast baseline: use "
+                        "method=cluster_contrast, or labels.mode cpg, dual, joint or sr with method=drfm")
+    if baseline and model.fusion != "none":
+        raise DrfmError(f"method=cluster_contrast has one encoder and no fusion module: it needs model.fusion=none, "
                         f"got model.fusion={model.fusion}")
-    if config.method == "cc" and loss.instance_consistency:
-        raise DrfmError("method=cc has one encoder and no predictor: it needs loss.instance_consistency=false")
+    if baseline and loss.instance_consistency:
+        raise DrfmError("method=cluster_contrast has one encoder and no predictor: it needs "
+                        "loss.instance_consistency=false")
     if loss.probability_sharpening and (model.fusion == "none"
                                         or labels.mode not in schema.LABEL_MODES_WITH_AMBIGUOUS_LR):
         raise DrfmError(f"loss.probability_sharpening=true (L_ps) needs a fusion module (model.fusion crff or "
@@ -253,8 +260,9 @@ def typed_config(config: dict) -> DrfmConfig:
 def validate_config(config: dict) -> None:
     """DrfmError unless `config` is a complete configuration the method defines.
 
-    Checks every key's type and range (as `load_config` does) and the combinations: method=cc
-    needs labels.mode=all, model.fusion=none and no L_ic; labels.mode=all needs method=cc; L_ps
+    Checks every key's type and range (as `load_config` does) and the combinations:
+    method=cluster_contrast needs labels.mode=all, model.fusion=none and no L_ic; labels.mode=all
+    needs method=cluster_contrast; L_ps
     needs a fusion module and labels.mode cpg or dual; labels.k2 <= labels.k1; train.batch_size >=
     train.instances_per_id; the span SR backend needs preprocess.factor=4. Call it on a
     configuration changed after loading (e.g. data.dataset set by the command line) before any
@@ -277,6 +285,18 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         _apply_override(config, text)
     config["name"] = config.get("name") or Path(name_or_path).stem
     return dataclasses.asdict(typed_config(config))
+
+
+def complete_config(data: dict, where: str) -> dict:
+    """A configuration mapping stored elsewhere (a checkpoint's) as `load_config` returns one:
+    each key checked, merged over base.yaml's defaults, typed, combinations validated; DrfmError
+    naming `where` and the key."""
+    defaults = _load_file(_config_path("base"), None)
+    try:
+        return dataclasses.asdict(typed_config(_merge(defaults, _checked(data, where))))
+    except DrfmError as exc:
+        message = str(exc)
+        raise DrfmError(message if message.startswith(where) else f"{where}: {message}") from None
 
 
 def save_config(config: dict, path: str | Path) -> None:

@@ -38,6 +38,13 @@ SEED_MAX = 2**32 - 1
 """Largest seed: NumPy's legacy seeding (and so every seed's effect) is 32-bit."""
 
 
+RENAMED_KEYS = {
+    "memory.cc_momentum": "memory.cluster_contrast_momentum",
+    "memory.cc_temperature": "memory.cluster_contrast_temperature",
+}
+"""Former dotted key -> today's: configurations saved before a rename still load."""
+
+
 class Invalid(Exception):
     """A value does not fit its key; the message says what the key allows ("an integer >= 1")."""
 
@@ -55,21 +62,24 @@ class Rule:
     pattern: str | None = None
     text: str | None = None
     note: str | None = None
+    aliases: Mapping[str, str] | None = None
 
 
 def key(meaning: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
         lt: float | None = None, choices: Callable[[], Sequence[str]] | None = None,
-        pattern: str | None = None, text: str | None = None, note: str | None = None) -> Any:
+        pattern: str | None = None, text: str | None = None, note: str | None = None,
+        aliases: Mapping[str, str] | None = None) -> Any:
     """A configuration key: a dataclass field without default holding its `Rule`.
 
     `choices` returns the allowed strings (called when a string is checked, so a registry is
     read only then); `pattern` is a regular expression a string must match in full; `text` is
     how messages spell the allowed strings (needed with `pattern`; default "a non-empty string"
-    or the choices); `note` follows the allowed values in messages.
+    or the choices); `note` follows the allowed values in messages; `aliases` maps a former
+    spelling of a value to today's (read from configurations saved before a rename).
     """
     if pattern is not None and text is None:
         raise ValueError("a key with a pattern needs a text for its messages")
-    return field(metadata={"rule": Rule(meaning, ge, gt, le, lt, choices, pattern, text, note)})
+    return field(metadata={"rule": Rule(meaning, ge, gt, le, lt, choices, pattern, text, note, aliases)})
 
 
 def section(meaning: str) -> Any:
@@ -193,11 +203,11 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class MemoryConfig:
-    """memory: the instance memories and the CC baseline's cluster memory."""
+    """memory: the instance memories and the Cluster Contrast baseline's cluster memory."""
 
     momentum: float = key("alpha of the instance memories: v <- alpha * v + (1 - alpha) * f", ge=0, lt=1)
-    cc_momentum: float = key("momentum of the Cluster Contrast baseline's memory", ge=0, lt=1)
-    cc_temperature: float = key("temperature of the Cluster Contrast baseline's loss", gt=0)
+    cluster_contrast_momentum: float = key("momentum of the Cluster Contrast baseline's memory", ge=0, lt=1)
+    cluster_contrast_temperature: float = key("temperature of the Cluster Contrast baseline's loss", gt=0)
 
 
 @dataclass(frozen=True)
@@ -225,7 +235,9 @@ class DrfmConfig:
     """A whole configuration: name, method, seed and the sections, in base.yaml's order."""
 
     name: str | None = key("name of the configuration; null: the name of its file", text="a name")
-    method: Literal["drfm", "cc"] = key("drfm: two encoders, CPG, memories (and A1..A8); cc: Cluster Contrast")
+    method: Literal["drfm", "cluster_contrast"] = key(
+        "drfm: two encoders, CPG, memories (and A1..A8); cluster_contrast: the Cluster Contrast baseline",
+        aliases={"cc": "cluster_contrast"})
     seed: int = key("seed of the model's initialisation, sampling and augmentation", ge=0, le=SEED_MAX)
     data: DataConfig = section("dataset")
     input: InputConfig = section("network input")
@@ -383,6 +395,8 @@ def _literal_matches(option: Any, value: Any) -> bool:
 
 def convert(hint: Any, rule: Rule, value: Any) -> Any:
     """`value` as type `hint` within `rule` (see the module docstring); Invalid naming what fits."""
+    if rule.aliases and isinstance(value, str) and value in rule.aliases:
+        value = rule.aliases[value]
     origin = get_origin(hint)
     if origin in (Union, types.UnionType):
         for member in get_args(hint):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drfm.config import load_config
+from drfm.config import complete_config, load_config
 from drfm.data.registry import read_dataset
 from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint
 from drfm.engine.extract import resolve_device
@@ -40,6 +40,7 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[dict, DualResoluti
         config = state.get("config")
         if not isinstance(config, dict):
             raise DrfmError(f"{path}: checkpoint holds no configuration (load its run folder instead)")
+        config = complete_config(config, str(path))  # checked as a run folder's config.yaml is
     try:
         # The checkpoint holds every weight: no pretrained download or file is needed.
         model = DualResolutionModel.from_config({**config, "model": {**config["model"], "pretrained": False}})

@@ -129,7 +129,7 @@ class ClusterContrastObjective:
         is not used (one encoder reads every image alike)."""
         self.labels = torch.as_tensor(pseudo.labels, device=self.device)
         self.memory = ClusterMemory.from_features(features["hr"], torch.as_tensor(pseudo.labels), pseudo.num_clusters,
-                                                  momentum=self.memory_cfg["cc_momentum"]).to(self.device)
+                                                  momentum=self.memory_cfg["cluster_contrast_momentum"]).to(self.device)
 
     def prediction_rows(self, index: Tensor, num_labelled: int) -> None:
         """None: the baseline has no predictor."""
@@ -138,9 +138,9 @@ class ClusterContrastObjective:
     def losses(self, features: dict[str, Tensor], index: Tensor, num_labelled: int,
                use_ps: bool) -> dict[str, Tensor]:
         """{"sc": L_sc of the labelled rows' E_h features against the centroids at
-        memory.cc_temperature}; `use_ps` is never set."""
+        memory.cluster_contrast_temperature}; `use_ps` is never set."""
         return {"sc": single_centroid_contrastive_loss(features["hr"][:num_labelled], self.labels[index[:num_labelled]],
-                                                       self.memory.centroids, self.memory_cfg["cc_temperature"])}
+                                                       self.memory.centroids, self.memory_cfg["cluster_contrast_temperature"])}
 
     @torch.no_grad()
     def update(self, features: dict[str, Tensor], index: Tensor, num_labelled: int) -> None:
@@ -157,7 +157,8 @@ Objective = DrfmObjective | ClusterContrastObjective
 
 
 def build_objective(config: dict, device: torch.device) -> Objective:
-    """The objective `config` names: Cluster Contrast for method=cc, DRFM (or its ablation) otherwise."""
-    if config["method"] == "cc":
+    """The objective `config` names: Cluster Contrast for method=cluster_contrast, DRFM (or its
+    ablation) otherwise."""
+    if config["method"] == "cluster_contrast":
         return ClusterContrastObjective(config["memory"], device)
     return DrfmObjective(config["loss"], config["memory"], device)

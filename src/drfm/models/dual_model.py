@@ -49,8 +49,8 @@ class DualResolutionModel(nn.Module):
             backbone=model_cfg["backbone"], pretrained=model_cfg["pretrained"],
             last_stride=model_cfg["last_stride"], pooling=model_cfg["pooling"],
             feature_dim=model_cfg["feature_dim"], fusion=model_cfg["fusion"], fusion_init=model_cfg["fusion_init"],
-            single_encoder=config["method"] == "cc",
-            predictor=config["method"] != "cc" and bool(loss_cfg["instance_consistency"]),
+            single_encoder=config["method"] == "cluster_contrast",
+            predictor=config["method"] != "cluster_contrast" and bool(loss_cfg["instance_consistency"]),
         )
 
     @property
