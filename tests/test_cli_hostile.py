@@ -571,3 +571,14 @@ def test_os_errors_become_one_line_naming_the_path(capsys):
     assert os_error_message(OSError(errno.EXDEV, "Invalid cross-device link", "/a", None, "/b")) == \
         "/a -> /b: Invalid cross-device link"
     assert os_error_message(OSError("socket\nclosed")) == "socket closed"
+
+
+def test_library_errors_name_parameters_and_the_command_line_shows_flags():
+    from drfm.cli import flag_of
+    from drfm.errors import OptionError, option
+
+    error = OptionError(f"{option('lr_camera')} 5: give either {option('lr_camera')} or {option('lr_height_threshold')}")
+    assert str(error) == "lr_camera 5: give either lr_camera or lr_height_threshold"
+    assert error.render(flag_of) == "--lr-camera 5: give either --lr-camera or --lr-height-threshold"
+    assert [flag_of(name) for name in ("index_file", "num_queries", "run_dir", "batch_size")] == [
+        "--index", "--visualize", "--out", "--batch-size"]

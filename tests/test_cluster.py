@@ -64,7 +64,7 @@ def test_synthetic_features_are_seeded_unit_rows_with_ten_percent_outliers():
     torch.testing.assert_close(features.norm(dim=1), torch.ones(3000))
     assert planted.max() + 1 == round(3000 / 34.5)
     assert 0.08 < (planted == -1).mean() < 0.12
-    with pytest.raises(DrfmError, match="--n"):
+    with pytest.raises(DrfmError, match="^n and dim: expected positive integers"):
         synthetic_features(0)
 
 

@@ -109,7 +109,7 @@ def test_lr_camera_option_and_read_back(tmp_path):
     assert splits.lr_cameras == (0,)
     assert {r.camid for r in splits.query} == {0} and {r.camid for r in splits.gallery} == {1}
     assert len(splits.train) == 6 and all(splits.meta["resolution"][r.path] == "LR" for r in splits.query)
-    with pytest.raises(DrfmError, match="--lr-camera 5"):
+    with pytest.raises(DrfmError, match="^lr_camera 5: dataset 'viper' has no such camera"):
         build_mlr("viper", root, tmp_path / "bad", lr_camera=5, progress=False)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from drfm.cli import flag_of
 from drfm.commands import prepare_sr as prepare_sr_command
 from drfm.data.image_io import load_image
 from drfm.data.records import DatasetSplits, ImageRecord
@@ -223,8 +224,8 @@ def test_missing_image_names_the_file(tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"kind": "mlr"}, "unknown resolution view 'mlr'"),
-    ({"kind": "slr", "factor": 0}, "--factor 0"),
-    ({"kind": "shr", "batch_size": 0}, "--batch-size 0"),
+    ({"kind": "slr", "factor": 0}, "factor 0"),
+    ({"kind": "shr", "batch_size": 0}, "batch_size 0"),
     ({"kind": "shr", "backend": "nope"}, "unknown SR backend 'nope'"),
 ])
 def test_bad_options(tmp_path, kwargs, message):
@@ -259,7 +260,8 @@ def test_swin2sr_offline_without_local_weights_says_how_to_get_them(monkeypatch)
         get_sr_backend("swin2sr")
     message = str(info.value)
     assert "\n" not in message
-    assert "huggingface-cli download caidas/swin2SR-classical-sr-x4-64" in message and "--weights DIR" in message
+    assert "huggingface-cli download caidas/swin2SR-classical-sr-x4-64" in message and "pass weights DIR" in message
+    assert "pass --weights DIR" in info.value.render(flag_of)  # as the command line shows it
 
 
 def test_swin2sr_without_transformers_says_what_to_install(monkeypatch):

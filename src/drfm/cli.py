@@ -14,7 +14,7 @@ import sys
 from typing import NoReturn
 
 from drfm import __version__
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError
 
 # (subcommand, module in drfm.commands); each module defines HELP, add_arguments(parser), run(args).
 SUBCOMMANDS = (
@@ -33,6 +33,14 @@ SUBCOMMANDS = (
 # Where a subcommand's function is stored in the parsed namespace. An option's dest is its name
 # without the dashes (--run -> run), so no option of a subcommand can overwrite this slot.
 COMMAND_SLOT = "_command"
+FLAGS_OF_PARAMETERS = {"fmt": "--format", "index_file": "--index", "num_queries": "--visualize", "queries": "--query",
+                       "run_dir": "--out"}
+"""Library parameters whose command-line flag is not --<name with dashes>."""
+
+
+def flag_of(parameter: str) -> str:
+    """The command-line flag of a library parameter named in an OptionError."""
+    return FLAGS_OF_PARAMETERS.get(parameter, "--" + parameter.replace("_", "-"))
 
 # Plain words for the errno values a user meets; others use the system's strerror.
 OS_REASONS = {
@@ -117,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(getattr(args, COMMAND_SLOT)(args) or 0)
     except DrfmError as exc:
-        print(f"drfm: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        message = exc.render(flag_of) if isinstance(exc, OptionError) else str(exc)
+        print(f"drfm: error: {' '.join(message.split())}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"drfm: error: {os_error_message(exc)}", file=sys.stderr)

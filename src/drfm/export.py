@@ -32,7 +32,7 @@ import torch
 from drfm import __version__
 from drfm.api import ReIDModel
 from drfm.engine.test_time import FeatureNet
-from drfm.errors import DrfmError
+from drfm.errors import OptionError, option
 from drfm.utils.imagenet import IMAGENET_MEAN, IMAGENET_STD
 from drfm.utils.io import atomic_path
 
@@ -75,7 +75,7 @@ def _onnx(network: FeatureNet, example: tuple[torch.Tensor, ...], out: Path, met
     try:
         import onnx
     except ImportError:
-        raise DrfmError("--format onnx needs the onnx package: pip install 'drfm[export]'") from None
+        raise OptionError(f"{option('fmt')} onnx needs the onnx package: pip install 'drfm[export]'") from None
     names = input_names(network)
     axes = {name: {0: "batch"} for name in [*names, "features"]}
     with warnings.catch_warnings():
@@ -100,9 +100,9 @@ def export_model(model: ReIDModel, fmt: str, out: str | os.PathLike, resolution:
     """Write `model`'s test-time network for `resolution` inputs as `fmt` ("onnx" | "torchscript")
     to `out` (atomically, on `model.device`'s copy traced with a batch of 2); returns the path."""
     if fmt not in FORMATS:
-        raise DrfmError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
+        raise OptionError(f"{option('fmt')} {fmt}: not one of {', '.join(FORMATS)}")
     if resolution not in EXPORT_RESOLUTIONS:
-        raise DrfmError(f"--resolution {resolution}: not one of {', '.join(EXPORT_RESOLUTIONS)}")
+        raise OptionError(f"{option('resolution')} {resolution}: not one of {', '.join(EXPORT_RESOLUTIONS)}")
     network = model.network.eval()
     height, width = model.config["input"]["height"], model.config["input"]["width"]
     example = tuple(torch.zeros(2, 3, height, width, device=model.device) for _ in input_names(network))

@@ -33,7 +33,7 @@ from tqdm import tqdm
 from drfm.api import ReIDModel, as_pil_images
 from drfm.data.datasets import caviar, mlr, prid2011
 from drfm.data.image_io import IMAGE_SUFFIXES, is_image_file
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.evaluation.protocol import cosine_distance
 from drfm.evaluation.visualize import RankedList, ranked_lists
 from drfm.utils.io import atomic_path
@@ -87,13 +87,13 @@ def _read_index(path: Path, fingerprint: str, resolution: str) -> dict | None:
     is not a drfm search index: that is someone's data, never overwritten.
     """
     if path.suffix != ".npz":
-        raise DrfmError(f"--index {path}: a search index file must end in .npz")
+        raise OptionError(f"{option('index_file')} {path}: a search index file must end in .npz")
     if path.is_dir():
-        raise DrfmError(f"--index {path}: is a folder; give the path of an .npz file")
+        raise OptionError(f"{option('index_file')} {path}: is a folder; give the path of an .npz file")
     if not path.is_file():
         return None
-    not_an_index = DrfmError(f"--index {path}: exists and is not a drfm search index; refusing to overwrite it "
-                             "(delete it or choose another --index)")
+    not_an_index = OptionError(f"{option('index_file')} {path}: exists and is not a drfm search index; refusing to "
+                                f"overwrite it (delete it or choose another {option('index_file')})")
     try:
         data = np.load(path, allow_pickle=False)
     except Exception:  # numpy and zipfile raise many types for a damaged file, which is rebuilt
@@ -238,7 +238,7 @@ def search(model: ReIDModel, queries: Sequence[str | os.PathLike], gallery: str 
     Every query is decoded before the gallery is touched, so a bad query fails fast (DrfmError).
     """
     if not queries:
-        raise DrfmError("--query: give at least one query image")
+        raise OptionError(f"{option('queries')}: give at least one query image")
     query_paths = [Path(q) for q in queries]
     for path in query_paths:
         if path.is_dir():

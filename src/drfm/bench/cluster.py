@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from sklearn.metrics import adjusted_rand_score
 
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.labels.cluster import cluster_features
 from drfm.labels.knn import default_chunk_size, import_faiss, topk_inner_products
 
@@ -50,10 +50,10 @@ def synthetic_features(
         planted: (n,) int64 centre of every row, -1 for outliers.
     """
     if n < 1 or dim < 1:
-        raise DrfmError(f"--n and --dim: expected positive integers, got n={n}, dim={dim}")
+        raise OptionError(f"{option('n')} and {option('dim')}: expected positive integers, got n={n}, dim={dim}")
     centers = max(1, round(n / 34.5)) if centers is None else centers
     if centers < 1:
-        raise DrfmError(f"--centers: expected a positive integer, got {centers}")
+        raise OptionError(f"{option('centers')}: expected a positive integer, got {centers}")
     if not 0.0 <= outlier_fraction <= 1.0:
         raise DrfmError(f"outlier_fraction: expected a value in [0, 1], got {outlier_fraction}")
     rng = np.random.default_rng(seed)

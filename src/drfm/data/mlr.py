@@ -72,7 +72,7 @@ from drfm.data.downsampling import INTERPOLATION, downsample
 from drfm.data.image_io import image_height, is_low_resolution, load_image
 from drfm.data.records import UNKNOWN_CAMID, UNKNOWN_PID, DatasetSplits, ImageRecord, seeded_person_half
 from drfm.data.registry import read_dataset
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.utils.io import atomic_path
 
 DEFAULT_SCALE_FACTORS = (2, 3, 4)
@@ -180,12 +180,12 @@ def _stale_temp_folders(out: Path) -> list[Path]:
 def _check_options(seed: int, scale_factors: Sequence[int], lr_height_threshold: int | None) -> tuple[int, ...]:
     """Validate the numeric options; return the sorted distinct scale factors."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise DrfmError(f"--seed {seed}: must be a non-negative integer")
+        raise OptionError(f"{option('seed')} {seed}: must be a non-negative integer")
     factors = tuple(sorted(set(scale_factors)))
     if not factors or not all(isinstance(r, int) and r >= 2 for r in factors):
         raise DrfmError(f"scale_factors {tuple(scale_factors)}: need one or more integers >= 2")
     if lr_height_threshold is not None and (not isinstance(lr_height_threshold, int) or lr_height_threshold < 1):
-        raise DrfmError(f"--lr-height-threshold {lr_height_threshold}: must be a positive number of pixels")
+        raise OptionError(f"{option('lr_height_threshold')} {lr_height_threshold}: must be a positive number of pixels")
     return factors
 
 
@@ -197,30 +197,31 @@ def _lr_rule(
     records = splits.train + splits.query + splits.gallery
     cameras = sorted({r.camid for r in records})
     camera_less = UNKNOWN_CAMID in cameras or len(cameras) == 1
-    threshold = f"--lr-height-threshold {lr_height_threshold}"
+    threshold = f"{option('lr_height_threshold')} {lr_height_threshold}"
+    camera_option = option("lr_camera")
     if splits.lr_cameras:
         if lr_camera is not None:
-            raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' already has real LR cameras {splits.lr_cameras}")
+            raise OptionError(f"{camera_option} {lr_camera}: '{dataset}' already has real LR cameras {splits.lr_cameras}")
         if lr_height_threshold is not None:
-            raise DrfmError(f"{threshold}: '{dataset}' has real LR cameras {splits.lr_cameras}; omit it")
+            raise OptionError(f"{threshold}: '{dataset}' has real LR cameras {splits.lr_cameras}; omit it")
         return NATIVE, tuple(splits.lr_cameras)
     if lr_camera is not None and lr_height_threshold is not None:
-        raise DrfmError(f"{threshold}: give either --lr-camera or --lr-height-threshold, not both")
+        raise OptionError(f"{threshold}: give either {camera_option} or {option('lr_height_threshold')}, not both")
     if lr_camera is None:
         if dataset == "folder" or (camera_less and lr_height_threshold is not None):
             return HEIGHT, ()
         if lr_height_threshold is not None:
-            raise DrfmError(f"{threshold}: '{dataset}' has cameras {cameras}; its LR images are one camera's (--lr-camera)")
+            raise OptionError(f"{threshold}: '{dataset}' has cameras {cameras}; its LR images are one camera's ({camera_option})")
         if camera_less:
             return PER_PERSON_HALF, ()
     elif UNKNOWN_CAMID in cameras:
-        raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' has images of unknown camera; omit it")
+        raise OptionError(f"{camera_option} {lr_camera}: '{dataset}' has images of unknown camera; omit it")
     elif len(cameras) == 1:
-        raise DrfmError(f"--lr-camera {lr_camera}: '{dataset}' has a single camera; omit it (per-person half)")
+        raise OptionError(f"{camera_option} {lr_camera}: '{dataset}' has a single camera; omit it (per-person half)")
     camera = DEFAULT_LR_CAMERA.get(dataset, FALLBACK_LR_CAMERA) if lr_camera is None else lr_camera
     if camera not in cameras:
         known = ", ".join(str(c) for c in cameras)
-        raise DrfmError(f"--lr-camera {camera}: dataset '{dataset}' has no such camera (cameras: {known})")
+        raise OptionError(f"{camera_option} {camera}: dataset '{dataset}' has no such camera (cameras: {known})")
     return DOWNSAMPLE, (camera,)
 
 

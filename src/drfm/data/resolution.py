@@ -26,7 +26,7 @@ from drfm.data.downsampling import downsample
 from drfm.data.image_io import load_image
 from drfm.data.records import DatasetSplits, ImageRecord
 from drfm.data.sr_backends import SRBackend, get_sr_backend
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.utils.io import atomic_path, write_json_atomic
 
 KINDS = ("slr", "shr")
@@ -101,9 +101,9 @@ def prepare_resolution_views(
     if kind not in KINDS:
         raise DrfmError(f"unknown resolution view '{kind}' (known: {', '.join(KINDS)})")
     if int(factor) != factor or factor < 1:
-        raise DrfmError(f"--factor {factor}: the resolution factor must be a positive integer")
+        raise OptionError(f"{option('factor')} {factor}: the resolution factor must be a positive integer")
     if batch_size < 1:
-        raise DrfmError(f"--batch-size {batch_size}: must be at least 1")
+        raise OptionError(f"{option('batch_size')} {batch_size}: must be at least 1")
     if kind == "slr":
         method, version = SLR_METHOD, SLR_VERSION
 

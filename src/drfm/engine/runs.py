@@ -18,7 +18,7 @@ from drfm.engine.checkpoint import (CHECKPOINT_NAME, CONFIG_NAME, ENVIRONMENT_NA
                                     load_checkpoint, read_log, remove_run_files, remove_stale_temporaries,
                                     save_checkpoint, set_rng_state, twin_cache_dir, write_log)
 from drfm.engine.trainer import Trainer
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.labels.strategy import check_label_settings
 from drfm.utils.io import write_json_atomic
 from drfm.utils.seeding import environment_info
@@ -90,7 +90,7 @@ def load_training_data(trainer: Trainer, needs_test_split: bool = False) -> None
     config = trainer.config
     data, pre = config["data"], config["preprocess"]
     if not data["dataset"] or not data["root"]:
-        raise DrfmError("no dataset: pass --dataset NAME --root DIR (or set data.dataset, data.root)")
+        raise OptionError(f"no dataset: pass {option('dataset')} NAME {option('root')} DIR (or set data.dataset, data.root)")
     trainer.splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
     trainer.splits.check_not_empty(("train", "query", "gallery") if needs_test_split else ("train",))
     check_label_settings(config, trainer.splits)

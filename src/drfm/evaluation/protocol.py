@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.evaluation.features_file import FeatureSet
 
 PROTOCOLS = ("single-shot", "multi-shot")
@@ -221,7 +221,7 @@ def single_shot_evaluate(
     exactly one gallery image all trials are identical: it is ranked once and every std is 0.
     """
     if trials < 1:
-        raise DrfmError(f"--trials must be at least 1, got {trials}")
+        raise OptionError(f"{option('trials')} must be at least 1, got {trials}")
     dist, query_pids, gallery_pids = np.asarray(dist), np.asarray(query_pids), np.asarray(gallery_pids)
     if dist.shape != (len(query_pids), len(gallery_pids)):
         raise ValueError(f"distances {dist.shape} do not fit {len(query_pids)} queries x {len(gallery_pids)} gallery")
@@ -262,7 +262,7 @@ def evaluate_features(
 ) -> dict[str, Any]:
     """Cosine distances of a FeatureSet evaluated under `protocol` ("single-shot" or "multi-shot")."""
     if protocol not in PROTOCOLS:
-        raise DrfmError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        raise OptionError(f"{option('protocol')} must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
     dist = cosine_distance(feature_set.query_feats, feature_set.gallery_feats)
     if protocol == "single-shot":
         return single_shot_evaluate(dist, feature_set.query_pids, feature_set.gallery_pids, trials, seed)

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from drfm.data.image_io import load_image
-from drfm.errors import DrfmError
+from drfm.errors import DrfmError, OptionError, option
 from drfm.evaluation.features_file import FeatureSet
 from drfm.evaluation.protocol import cosine_distance, rank_gallery, same_camera_junk
 from drfm.utils.io import atomic_path
@@ -197,9 +197,9 @@ def visualize_features(features: FeatureSet, num_queries: int, html_path: str | 
     ranking; multi-shot skips the protocol's junk (same identity, same known camera). Needs the
     file paths."""
     if features.query_paths is None or features.gallery_paths is None:
-        raise DrfmError("--visualize needs image paths (query_paths, gallery_paths) in the features file")
+        raise OptionError(f"{option('num_queries')} needs image paths (query_paths, gallery_paths) in the features file")
     if num_queries < 1:
-        raise DrfmError(f"--visualize must be at least 1, got {num_queries}")
+        raise OptionError(f"{option('num_queries')} must be at least 1, got {num_queries}")
     num_all = len(features.query_feats)
     chosen = np.sort(np.random.default_rng(seed).choice(num_all, min(num_queries, num_all), replace=False))
     qpids, qcams = features.query_pids[chosen], features.query_camids[chosen]
