@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
-from drfm.data.image_io import load_image
+from drfm.data.loaders import ViewDataset
 from drfm.data.views import DualViews
 from drfm.errors import DrfmError
 from drfm.models.dual_model import DualResolutionModel
-
-
-class ViewDataset(Dataset):
-    """Item i: (transform(hr_view[i]), transform(lr_view[i]), i); `with_lr=False` skips the LR view."""
-
-    def __init__(self, views: DualViews, transform, with_lr: bool = True) -> None:
-        self.views, self.transform, self.with_lr = views, transform, with_lr
-
-    def __len__(self) -> int:
-        return len(self.views)
-
-    def __getitem__(self, index: int):
-        hr = self.transform(load_image(self.views.hr_view[index]))
-        lr = self.transform(load_image(self.views.lr_view[index])) if self.with_lr else torch.empty(0)
-        return hr, lr, index
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -19,16 +19,16 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from drfm.config import validate_config
-from drfm.data.samplers import pk_batches, with_ambiguous
-from drfm.data.transforms import test_transform, train_transform
+from drfm.data.loaders import epoch_loader
+from drfm.data.transforms import test_transform
 from drfm.engine import distributed
 from drfm.engine.checkpoint import rng_state, save_checkpoint, summarise_epoch, write_log
-from drfm.engine.extract import ViewDataset, extract_dual_features, fuse_features, resolve_device
+from drfm.engine.extract import extract_dual_features, fuse_features, resolve_device
 from drfm.engine.objective import build_objective, check_finite
 from drfm.errors import DrfmError
 from drfm.labels.strategy import assign_pseudo_labels
 from drfm.models.dual_model import DualResolutionModel
-from drfm.utils.seeding import derived_rng, derived_seed, seed_everything
+from drfm.utils.seeding import seed_everything
 
 
 class Trainer:
@@ -128,21 +128,10 @@ class Trainer:
         self.objective.reset(self.pseudo, features, torch.as_tensor(self.views.origin))
 
     def loader(self, epoch: int, use_ps: bool) -> DataLoader:
-        """This epoch's batches of (hr, lr, index): P x K labelled images, then (with L_ps) B_ps
-        ambiguous LR images; randomness from (seed, epoch, rank) streams 0 (batches),
-        1 (augmentation) and 2 (loader workers)."""
-        train, inp, keys = self.config["train"], self.config["input"], (self.config["seed"], epoch, distributed.rank())
-        rng = derived_rng(*keys)
-        batches = pk_batches(self.pseudo.labels, train["batch_size"], train["instances_per_id"],
-                             train["iters_per_epoch"], rng)
-        if use_ps:
-            batches = with_ambiguous(batches, self.pseudo.ambiguous, train["ps_batch_size"], rng)
-        torch.manual_seed(derived_seed(*keys, 1))
-        transform = train_transform(inp["height"], inp["width"], pad=inp["pad"], flip=inp["flip"])
-        return DataLoader(ViewDataset(self.views, transform, with_lr=self.model.uses_twins),
-                          batch_sampler=batches.tolist(), num_workers=train["num_workers"],
-                          pin_memory=self.device.type == "cuda",
-                          generator=torch.Generator().manual_seed(derived_seed(*keys, 2)))
+        """This epoch's P x K batches (then, with L_ps, ambiguous LR images), seeded by (seed, epoch, rank)."""
+        return epoch_loader(self.views, self.pseudo.labels, self.pseudo.ambiguous if use_ps else None, self.config,
+                            (self.config["seed"], epoch, distributed.rank()), with_lr=self.model.uses_twins,
+                            pin_memory=self.device.type == "cuda")
 
     def train_step(self, hr_images: torch.Tensor, lr_images: torch.Tensor, index: torch.Tensor, *,
                    use_ps: bool, epoch: int, step: int) -> dict[str, float]:
