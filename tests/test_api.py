@@ -141,22 +141,25 @@ def test_import_drfm_stays_light_and_load_is_the_api_function():
         drfm.no_such_name
 
 
-def test_evaluation_features_are_made_in_memory_without_the_twin_cache(tiny, tmp_path):
+def test_evaluation_features_are_the_same_with_or_without_the_sr_cache(tiny, tmp_path):
     world, run_dir = tiny
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
-    config["data"]["cache_dir"] = str(tmp_path / "never-made")
+    config["data"]["cache_dir"] = str(tmp_path / "sr-cache")
     copy = tmp_path / "run"
     copy.mkdir()
     (copy / "config.yaml").write_text(yaml.safe_dump(config))
     (copy / "checkpoint.pt").symlink_to(run_dir / "checkpoint.pt")
-    arrays = inference.run_feature_arrays(copy, progress=False)
-    assert not (tmp_path / "never-made").exists()
+    first = inference.run_feature_arrays(copy, progress=False)  # SR made, then kept in the cache
+    cached = sorted((tmp_path / "sr-cache").rglob("*.png"))
     model = drfm.load(copy, device="cpu")
     splits = read_dataset("mlr", world)
-    low = splits.low_resolution_mask(splits.query)
-    assert low.all()  # the queries are LR: their hr_view is SR(x), made in memory
-    by_api = model.embed([r.path for r in splits.query], resolution="low")
-    np.testing.assert_allclose(arrays["query_feats"], by_api.numpy(), atol=1e-5)
+    assert splits.low_resolution_mask(splits.query).all() and len(cached) == len(splits.query)
+    again = inference.run_feature_arrays(copy, progress=False)  # SR read back from the cache
+    in_memory = inference.test_features(model.config, model.network.model, splits.query, splits, progress=False)
+    by_api = model.embed([r.path for r in splits.query], resolution="low").numpy()
+    for other in (again["query_feats"], in_memory, by_api):
+        np.testing.assert_allclose(other, first["query_feats"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(again["gallery_feats"], first["gallery_feats"])
 
 
 def test_one_height_rule_for_folder_data_and_the_api_auto_mode(tmp_path, model):

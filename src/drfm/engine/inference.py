@@ -9,7 +9,7 @@ import torch
 
 from drfm.config import complete_config, load_config
 from drfm.data.registry import read_dataset
-from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint
+from drfm.engine.checkpoint import CONFIG_NAME, load_checkpoint, twin_cache_dir
 from drfm.engine.extract import resolve_device
 from drfm.engine.test_time import TestTimeEncoder
 from drfm.errors import DrfmError
@@ -53,13 +53,15 @@ def load_run(path: str | Path, device: str = "auto") -> tuple[dict, DualResoluti
 
 
 def test_features(config: dict, model: DualResolutionModel, records, splits, progress: bool = True,
-                  desc: str = "features") -> np.ndarray:
+                  desc: str = "features", sr_cache: str | Path | None = None) -> np.ndarray:
     """(N, D) L2-normalised test-time features of dataset `records` (drfm.engine.test_time), each
-    image low-resolution as `splits` records it (DatasetSplits.low_resolution_mask)."""
+    image low-resolution as `splits` records it (DatasetSplits.low_resolution_mask); `sr_cache`:
+    a folder that keeps SR images between calls (the same features, less SR work)."""
     encoder = TestTimeEncoder(model, config, device=next(model.parameters()).device)
     low = splits.low_resolution_mask(records)
     return encoder.embed_files([r.path for r in records], low, batch_size=config["train"]["extract_batch_size"],
-                               num_workers=config["train"]["num_workers"], progress=progress, desc=desc).numpy()
+                               num_workers=config["train"]["num_workers"], progress=progress, desc=desc,
+                               sr_cache=sr_cache).numpy()
 
 
 def run_feature_arrays(run_dir: str | Path, progress: bool = True) -> dict[str, np.ndarray]:
@@ -69,11 +71,13 @@ def run_feature_arrays(run_dir: str | Path, progress: bool = True) -> dict[str, 
     data = config["data"]
     splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
     splits.check_not_empty(("query", "gallery"))
+    sr_cache = twin_cache_dir(data["cache_dir"], run_dir)
     arrays = {}
     for split in ("query", "gallery"):
         records = getattr(splits, split)
         with torch.no_grad():
-            arrays[f"{split}_feats"] = test_features(config, model, records, splits, progress, desc=split)
+            arrays[f"{split}_feats"] = test_features(config, model, records, splits, progress, desc=split,
+                                                           sr_cache=sr_cache)
         arrays[f"{split}_pids"] = np.array([r.pid for r in records], dtype=np.int64)
         arrays[f"{split}_camids"] = np.array([r.camid for r in records], dtype=np.int64)
         arrays[f"{split}_paths"] = np.array([str(r.path) for r in records])
