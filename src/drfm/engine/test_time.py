@@ -81,6 +81,7 @@ class _ImageFiles(Dataset):
 
 
 def _as_list(batch: list) -> list:
+    """DataLoader collate function that keeps a batch of PIL images as a list."""
     return batch
 
 
