@@ -16,6 +16,7 @@ from torchvision.models import resnet18
 from drfm.errors import DrfmError
 from drfm.models.backbones import build_backbone
 from drfm.models.crff import CRFF
+from drfm.models.dual_model import DualResolutionModel
 from drfm.models.efficientnet_lite import SameConv2d, convert_state_dict
 from drfm.models.encoder import GeM, Encoder
 from drfm.models.fc_fusion import FCFusion
@@ -270,3 +271,29 @@ def test_fusion_lr_scale_puts_the_fusion_in_its_own_optimiser_group() -> None:
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     assert changed and not any(name.startswith("fusion.") for name in changed)
     assert any(name.startswith("e_h.") for name in changed)
+
+
+def test_mixed_precision_runs_the_encoders_under_autocast_and_returns_float32(monkeypatch):
+    from drfm.models import dual_model
+
+    torch.manual_seed(0)
+    model = DualResolutionModel(backbone="resnet18", pretrained=False, feature_dim=32, fusion="crff",
+                                mixed_precision=True).eval()
+    images = torch.rand(3, 3, 64, 32)
+    assert dual_model.autocast_dtype(torch.device("cpu")) is None  # never bf16 on CPU
+    with torch.no_grad():
+        plain = model(images, images)
+        plain_stripes = model.encode_with_stripes(images, 4)
+        monkeypatch.setattr(dual_model, "autocast_dtype", lambda device: torch.bfloat16)  # as on a bf16 GPU
+        mixed = model(images, images)
+        mixed_stripes = model.encode_with_stripes(images, 4)
+    for name in ("hr", "lr", "fusion", "predicted"):
+        assert mixed[name].dtype == torch.float32
+        assert not torch.equal(mixed[name], plain[name])  # the encoders really ran in bf16
+        cosine = F.cosine_similarity(mixed[name], plain[name], dim=1)
+        assert bool((cosine > 0.98).all()), (name, cosine)
+    for got, want in zip(mixed_stripes, plain_stripes):
+        assert got.dtype == torch.float32 and F.cosine_similarity(got, want, dim=1).min() > 0.98
+    model.mixed_precision = False
+    with torch.no_grad():
+        assert torch.equal(model(images, images)["hr"], plain["hr"])

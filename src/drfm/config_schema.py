@@ -227,6 +227,7 @@ class TrainConfig:
     extract_batch_size: int = key("images per batch when extracting features", ge=1)
     num_workers: int = key("data-loading worker processes (0: the main process)", ge=0)
     device: str = key("torch device", pattern=r"auto|cpu|cuda(:\d+)?", text="auto, cpu, cuda or cuda:N")
+    mixed_precision: bool = key("bf16 autocast of the encoders on a CUDA GPU that supports it (never on CPU)")
     log_label_quality: bool = key("log pseudo-label precision/recall/F against ground truth (logging only)")
 
 

@@ -98,7 +98,8 @@ def _torchscript(network: FeatureNet, example: tuple[torch.Tensor, ...], out: Pa
 
 def export_model(model: ReIDModel, fmt: str, out: str | os.PathLike, resolution: str = "low") -> Path:
     """Write `model`'s test-time network for `resolution` inputs as `fmt` ("onnx" | "torchscript")
-    to `out` (atomically, on `model.device`'s copy traced with a batch of 2); returns the path."""
+    to `out` (atomically, on `model.device`'s copy traced with a batch of 2, in float32: no
+    autocast in the graph); returns the path."""
     if fmt not in FORMATS:
         raise OptionError(f"{option('fmt')} {fmt}: not one of {', '.join(FORMATS)}")
     if resolution not in EXPORT_RESOLUTIONS:
@@ -108,6 +109,10 @@ def export_model(model: ReIDModel, fmt: str, out: str | os.PathLike, resolution:
     example = tuple(torch.zeros(2, 3, height, width, device=model.device) for _ in input_names(network))
     metadata = export_metadata(model, resolution)
     out = Path(out)
-    with atomic_path(out) as tmp, torch.no_grad():
-        (_onnx if fmt == "onnx" else _torchscript)(network, example, tmp, metadata)
+    mixed_precision, network.model.mixed_precision = network.model.mixed_precision, False  # a float32 graph
+    try:
+        with atomic_path(out) as tmp, torch.no_grad():
+            (_onnx if fmt == "onnx" else _torchscript)(network, example, tmp, metadata)
+    finally:
+        network.model.mixed_precision = mixed_precision
     return out

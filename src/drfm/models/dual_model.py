@@ -15,18 +15,30 @@ from drfm.models.fc_fusion import FCFusion
 from drfm.models.predictor import Predictor
 
 
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The dtype the encoders may run in on `device`: bf16 on a CUDA GPU that supports it, None
+    (float32) elsewhere: CPU bf16 is ~50x slower on the CPUs measured (PERF-NOTES)."""
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
 class DualResolutionModel(nn.Module):
     """E_h and E_l (same architecture, separate weights), Pred, and the fusion module.
 
     `encode_hr(x)` / `encode_lr(x)` map image batches (B,3,H,W) to L2-normalised (B,D) features;
     `fuse(a, b)` maps an (E_h, E_l) feature pair to the L2-normalised fusion feature; `forward`
     (what training and DistributedDataParallel call) gives every space's features of a batch.
+    With `mixed_precision` the encoders run under autocast where `autocast_dtype` allows it; their
+    features come back as float32, so memories, losses and fusion stay in float32.
     """
 
     def __init__(self, backbone: str = "resnet50", pretrained: bool | str = True, last_stride: int = 1,
                  pooling: str = "avg", feature_dim: int | None = None, fusion: str = "crff",
-                 single_encoder: bool = False, predictor: bool = True, fusion_init: str = "sum") -> None:
+                 single_encoder: bool = False, predictor: bool = True, fusion_init: str = "sum",
+                 mixed_precision: bool = False) -> None:
         super().__init__()
+        self.mixed_precision = mixed_precision
         self.e_h = Encoder(backbone, pretrained=pretrained, last_stride=last_stride, pooling=pooling,
                            feature_dim=feature_dim)
         self.e_l = None if single_encoder else Encoder(
@@ -51,6 +63,7 @@ class DualResolutionModel(nn.Module):
             feature_dim=model_cfg["feature_dim"], fusion=model_cfg["fusion"], fusion_init=model_cfg["fusion_init"],
             single_encoder=config["method"] == "cluster_contrast",
             predictor=config["method"] != "cluster_contrast" and bool(loss_cfg["instance_consistency"]),
+            mixed_precision=config["train"]["mixed_precision"],
         )
 
     @property
@@ -86,21 +99,31 @@ class DualResolutionModel(nn.Module):
             features["predicted"] = self.predictor(hr if predict is None else hr[predict])
         return features
 
+    def _run(self, encoder: Encoder, images: torch.Tensor, **options) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """`encoder` on channels_last `images`, under autocast when mixed precision applies;
+        float32 outputs."""
+        images = images.contiguous(memory_format=torch.channels_last)
+        dtype = autocast_dtype(images.device) if self.mixed_precision else None
+        if dtype is None:
+            return encoder(images, **options)
+        with torch.autocast(images.device.type, dtype=dtype):
+            out = encoder(images, **options)
+        return tuple(part.float() for part in out) if isinstance(out, tuple) else out.float()
+
     def encode_hr(self, images: torch.Tensor) -> torch.Tensor:
         """E_h features, L2-normalised, (B, D)."""
-        return F.normalize(self.e_h(images.contiguous(memory_format=torch.channels_last)), dim=1)
+        return F.normalize(self._run(self.e_h, images), dim=1)
 
     def encode_lr(self, images: torch.Tensor) -> torch.Tensor:
         """E_l features (E_h for a single-encoder model), L2-normalised, (B, D)."""
-        encoder = self.e_h if self.e_l is None else self.e_l
-        return F.normalize(encoder(images.contiguous(memory_format=torch.channels_last)), dim=1)
+        return F.normalize(self._run(self.e_h if self.e_l is None else self.e_l, images), dim=1)
 
     def encode_with_stripes(self, images: torch.Tensor, stripes: int,
                             low_resolution: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """(E_h or, with `low_resolution`, E_l features L2-normalised (B, D), stripe features
         (B, stripes * C)) in one forward pass (see Encoder.forward)."""
         encoder = self.e_l if low_resolution and self.e_l is not None else self.e_h
-        features, parts = encoder(images.contiguous(memory_format=torch.channels_last), stripes=stripes)
+        features, parts = self._run(encoder, images, stripes=stripes)
         return F.normalize(features, dim=1), parts
 
     def fuse(self, hr_features: torch.Tensor, lr_features: torch.Tensor) -> torch.Tensor:
