@@ -29,7 +29,7 @@ from drfm.data.image_io import is_low_resolution, load_image
 from drfm.engine.checkpoint import CHECKPOINT_NAME
 from drfm.engine.extract import resolve_device
 from drfm.engine.inference import load_run
-from drfm.engine.test_time import TestTimeEncoder
+from drfm.engine.test_time import FeatureNet, TestTimeEncoder
 from drfm.errors import DrfmError
 from drfm.models.dual_model import DualResolutionModel
 from drfm.utils.hashing import files_sha256
@@ -86,7 +86,6 @@ class ReIDModel:
         self.checkpoint = Path(checkpoint)
         self.device = torch.device(device)
         self.encoder = TestTimeEncoder(model, config, self.device)
-        self.network = self.encoder.network
         self._fingerprint: str | None = None
 
     @classmethod
@@ -102,6 +101,11 @@ class ReIDModel:
         config, model, _ = load_run(path, device="cpu")
         checkpoint = path / CHECKPOINT_NAME if path.is_dir() else path
         return cls(config, model, checkpoint, torch_device)
+
+    @property
+    def network(self) -> FeatureNet:
+        """The test-time network (eval mode, on `device`) that `embed` runs."""
+        return self.encoder.network
 
     @property
     def feature_dim(self) -> int:

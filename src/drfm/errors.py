@@ -23,7 +23,7 @@ def option(name: str) -> str:
 class OptionError(DrfmError):
     """A value passed to a library function does not fit. The message names the function's
     parameters through `option(name)` markers: str() shows the parameter names (what a Python
-    caller passed), `for_command_line(flag_of)` the command's flags (what a shell user typed)."""
+    caller passed), `render(flag_of)` the command's flags (what a shell user typed)."""
 
     def __init__(self, template: str) -> None:
         self.template = template

@@ -1,14 +1,14 @@
 """Benchmark of one training epoch's stages through the real Trainer.
 
-Stages, each timed once on the same run: `extract` (test-transform features of every training
-image, both views), `cluster` (k-reciprocal Jaccard + DBSCAN, or the oracle), `cpg` (the rest of
-the labelling step: CPG's LR labels; with another labels.mode, assembling the labels),
-`memories` (fusion of the extracted features and the objective's reset), `load` (decoding and
-augmenting the step batches), `step` (`train_step`: forward of every space, losses, backward,
-optimiser step, memory update) and, on the very same batches, `encoders` (forward + backward of E_h and E_l alone, a sum as the loss): the floor any
-step must pay. `step_over_encoders` is the step's cost over that floor. Rates are images per
-second (rows of a stage's input). Warm-up steps are excluded from the step timings; step and
-encoders alternate batch by batch, so both see the same machine load.
+Stages, each timed once on the same run: `extract` (test-transform features of every training image,
+both views), `cluster` (k-reciprocal Jaccard + DBSCAN, or the oracle), `cpg` (the rest of the
+labelling step: CPG's LR labels; with another labels.mode, assembling the labels), `memories`
+(fusion of the extracted features and the objective's reset), `load` (decoding and augmenting the
+step batches), `step` (`train_step`: forward of every space, losses, backward, optimiser step,
+memory update) and, on the very same batches, `encoders` (forward + backward of E_h and E_l alone, a
+sum as the loss): the floor any step must pay. `step_over_encoders` is the step's cost over that
+floor. Rates are images per second (rows of a stage's input). Warm-up steps are excluded from the
+step timings; step and encoders alternate batch by batch, so both see the same machine load.
 """
 
 from __future__ import annotations

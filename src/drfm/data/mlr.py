@@ -201,7 +201,8 @@ def _lr_rule(
     camera_option = option("lr_camera")
     if splits.lr_cameras:
         if lr_camera is not None:
-            raise OptionError(f"{camera_option} {lr_camera}: '{dataset}' already has real LR cameras {splits.lr_cameras}")
+            raise OptionError(f"{camera_option} {lr_camera}: '{dataset}' already has real LR cameras "
+                              f"{splits.lr_cameras}")
         if lr_height_threshold is not None:
             raise OptionError(f"{threshold}: '{dataset}' has real LR cameras {splits.lr_cameras}; omit it")
         return NATIVE, tuple(splits.lr_cameras)
@@ -211,7 +212,8 @@ def _lr_rule(
         if dataset == "folder" or (camera_less and lr_height_threshold is not None):
             return HEIGHT, ()
         if lr_height_threshold is not None:
-            raise OptionError(f"{threshold}: '{dataset}' has cameras {cameras}; its LR images are one camera's ({camera_option})")
+            raise OptionError(f"{threshold}: '{dataset}' has cameras {cameras}; its LR images are one "
+                              f"camera's ({camera_option})")
         if camera_less:
             return PER_PERSON_HALF, ()
     elif UNKNOWN_CAMID in cameras:

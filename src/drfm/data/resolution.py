@@ -142,6 +142,9 @@ def resolution_sources(splits: DatasetSplits) -> tuple[list[ImageRecord], list[I
     """(HR records, LR records) of the training split, without repeated paths; LR-ness as
     DatasetSplits.low_resolution_mask decides it. Only training reads the cache: test-time
     features make their SR and DS views in memory (drfm.engine.test_time)."""
-    unique = list({str(record.path): record for record in reversed(splits.train)}.values())[::-1]
+    first_by_path: dict[str, ImageRecord] = {}
+    for record in splits.train:
+        first_by_path.setdefault(str(record.path), record)
+    unique = list(first_by_path.values())
     is_lr = splits.low_resolution_mask(unique)
     return [r for r, lr in zip(unique, is_lr) if not lr], [r for r, lr in zip(unique, is_lr) if lr]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from drfm.config import complete_config, load_config
 from drfm.data.registry import read_dataset
@@ -75,9 +74,8 @@ def run_feature_arrays(run_dir: str | Path, progress: bool = True) -> dict[str, 
     arrays = {}
     for split in ("query", "gallery"):
         records = getattr(splits, split)
-        with torch.no_grad():
-            arrays[f"{split}_feats"] = test_features(config, model, records, splits, progress, desc=split,
-                                                           sr_cache=sr_cache)
+        arrays[f"{split}_feats"] = test_features(config, model, records, splits, progress, desc=split,
+                                                 sr_cache=sr_cache)
         arrays[f"{split}_pids"] = np.array([r.pid for r in records], dtype=np.int64)
         arrays[f"{split}_camids"] = np.array([r.camid for r in records], dtype=np.int64)
         arrays[f"{split}_paths"] = np.array([str(r.path) for r in records])

@@ -139,8 +139,9 @@ class ClusterContrastObjective:
                use_ps: bool) -> dict[str, Tensor]:
         """{"sc": L_sc of the labelled rows' E_h features against the centroids at
         memory.cluster_contrast_temperature}; `use_ps` is never set."""
+        temperature = self.memory_cfg["cluster_contrast_temperature"]
         return {"sc": single_centroid_contrastive_loss(features["hr"][:num_labelled], self.labels[index[:num_labelled]],
-                                                       self.memory.centroids, self.memory_cfg["cluster_contrast_temperature"])}
+                                                       self.memory.centroids, temperature)}
 
     @torch.no_grad()
     def update(self, features: dict[str, Tensor], index: Tensor, num_labelled: int) -> None:

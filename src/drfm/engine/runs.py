@@ -90,7 +90,8 @@ def load_training_data(trainer: Trainer, needs_test_split: bool = False) -> None
     config = trainer.config
     data, pre = config["data"], config["preprocess"]
     if not data["dataset"] or not data["root"]:
-        raise OptionError(f"no dataset: pass {option('dataset')} NAME {option('root')} DIR (or set data.dataset, data.root)")
+        raise OptionError(f"no dataset: pass {option('dataset')} NAME {option('root')} DIR "
+                          "(or set data.dataset, data.root)")
     trainer.splits = read_dataset(data["dataset"], data["root"], seed=data["split_seed"])
     trainer.splits.check_not_empty(("train", "query", "gallery") if needs_test_split else ("train",))
     check_label_settings(config, trainer.splits)

@@ -147,7 +147,7 @@ class TestTimeEncoder:
         `low`: (N,) bool, which images are low-resolution; `upscaled`: as in `views`."""
         if not len(images):
             return torch.empty(0, self.feature_dim)
-        hr, lr = self.views(images, np.asarray(low, dtype=bool), upscaled)
+        hr, lr = self.views(images, low, upscaled)
         lr = None if lr is None else lr.to(self.device)
         return self.network(hr.to(self.device), lr).float().cpu()
 

@@ -197,7 +197,8 @@ def visualize_features(features: FeatureSet, num_queries: int, html_path: str | 
     ranking; multi-shot skips the protocol's junk (same identity, same known camera). Needs the
     file paths."""
     if features.query_paths is None or features.gallery_paths is None:
-        raise OptionError(f"{option('num_queries')} needs image paths (query_paths, gallery_paths) in the features file")
+        raise OptionError(f"{option('num_queries')} needs image paths (query_paths, gallery_paths) in the "
+                          "features file")
     if num_queries < 1:
         raise OptionError(f"{option('num_queries')} must be at least 1, got {num_queries}")
     num_all = len(features.query_feats)

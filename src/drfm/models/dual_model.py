@@ -5,6 +5,8 @@ The Cluster Contrast baseline has a single encoder: E_l is E_h.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,9 +17,11 @@ from drfm.models.fc_fusion import FCFusion
 from drfm.models.predictor import Predictor
 
 
+@functools.lru_cache(maxsize=None)
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
     """The dtype the encoders may run in on `device`: bf16 on a CUDA GPU that supports it, None
-    (float32) elsewhere: CPU bf16 is ~50x slower on the CPUs measured (PERF-NOTES)."""
+    (float32) elsewhere: CPU bf16 is ~50x slower on the CPUs measured (PERF-NOTES). Asked once
+    per device (the encoders ask on every batch)."""
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
