@@ -1,12 +1,9 @@
-"""The training loop, one epoch as the paper describes it:
-
-    extract -> label -> objective reset -> iterate (`train_step`) -> after-epoch (checkpoint, log)
-
-The labelling strategy (`drfm.labels.strategy`, chosen by labels.*) and the objective
-(`drfm.engine.objective`: DRFM's memories and losses, or Cluster Contrast's) are each chosen once
-from the configuration; this module only wires them together. Starting and resuming a run
-(checks, data, twins) live in `drfm.engine.runs`, run-folder rules in `drfm.engine.checkpoint`,
-data-parallel helpers in `drfm.engine.distributed`.
+"""The training loop, one epoch as the paper describes it: extract -> label -> objective reset ->
+iterate (`train_step`) -> after-epoch (checkpoint, log). The labelling strategy
+(`drfm.labels.strategy`) and the objective (`drfm.engine.objective`: DRFM's or Cluster Contrast's)
+are each chosen once from the configuration. Starting and resuming a run live in
+`drfm.engine.runs`, run-folder rules in `drfm.engine.checkpoint`, data parallelism in
+`drfm.engine.distributed`.
 """
 
 from __future__ import annotations
@@ -58,8 +55,7 @@ class Trainer:
         """Run the remaining epochs (or stop once `stop_after` are done, as an interruption would);
         after each, save the checkpoint (which holds the log), then the log. Returns the log."""
         if self.views is None:
-            raise DrfmError("Trainer.fit: no training data; build the trainer with drfm.engine.runs.start_run "
-                            "or resume_run")
+            raise DrfmError("Trainer.fit: no training data; build it with drfm.engine.runs.start_run or resume_run")
         if distributed.is_main():
             write_log(self.run_dir, self.log)
         epochs = self.config["train"]["epochs"]
@@ -86,9 +82,8 @@ class Trainer:
             return {**record, "skipped": "no cluster formed: nothing to train on this epoch", "seconds": seconds}
         self.reset_objective(features)
         seconds["memories"], clock = time.perf_counter() - clock, time.perf_counter()
-        loss_cfg = self.config["loss"]
-        use_ps = bool(loss_cfg["probability_sharpening"] and epoch >= loss_cfg["ps_start_epoch"]
-                      and self.pseudo.ambiguous.size > 0)
+        loss = self.config["loss"]
+        use_ps = bool(loss["probability_sharpening"] and epoch >= loss["ps_start_epoch"] and self.pseudo.ambiguous.size)
         sums: dict[str, float] = {}
         self.model.train()
         loader = self.loader(epoch, use_ps)
@@ -121,8 +116,7 @@ class Trainer:
                                            self.views.pids, quality=quality, stripes=stripes)
 
     def reset_objective(self, features: dict[str, torch.Tensor]) -> None:
-        """Fill the objective's memories with this epoch's features (adding the fused ones when
-        the model has a fusion module) and pseudo-labels."""
+        """Fill the objective's memories with this epoch's features (and fused ones) and labels."""
         if self.model.fusion is not None:
             features["fusion"] = fuse_features(self.model, features["hr"], features["lr"], device=self.device)
         self.objective.reset(self.pseudo, features, torch.as_tensor(self.views.origin))
@@ -135,9 +129,8 @@ class Trainer:
 
     def train_step(self, hr_images: torch.Tensor, lr_images: torch.Tensor, index: torch.Tensor, *,
                    use_ps: bool, epoch: int, step: int) -> dict[str, float]:
-        """One optimiser step on a batch ((B, 3, H, W) twice, (B,) training indices): forward,
-        losses, backward (gradients averaged across processes), step, memory update. Returns the
-        losses and their total."""
+        """One optimiser step on a batch ((B, 3, H, W) twice, (B,) training indices): forward, losses,
+        backward (gradients averaged across processes), step, memory update; returns the losses."""
         hr_images, lr_images, index = (t.to(self.device, non_blocking=True) for t in (hr_images, lr_images, index))
         features = self.network(hr_images, lr_images, self.objective.prediction_rows(index, self.num_labelled))
         losses = self.objective.losses(features, index, self.num_labelled, use_ps)
