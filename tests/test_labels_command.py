@@ -194,3 +194,18 @@ def test_one_line_errors_and_no_json(world: Path, tmp_path: Path, capsys, case):
     assert main(args) == 2
     assert words in one_error_line(capsys)
     assert not out.exists()
+
+
+def test_color_weight_is_a_grid_key_and_zero_reads_no_image_histograms(world: Path, tmp_path: Path, capsys,
+                                                                     monkeypatch):
+    out = tmp_path / "color.json"
+    assert main(config_args(world, "--grid", "labels.color_weight=0,1", "--json", str(out))) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["settings"] for row in rows] == [{"labels.color_weight": 0.0}, {"labels.color_weight": 1.0}]
+    import drfm.labels.color as color
+
+    def no_histograms(*args, **kwargs):
+        raise AssertionError("colour histograms computed with labels.color_weight=0")
+
+    monkeypatch.setattr(color, "color_histograms", no_histograms)
+    assert main(config_args(world, "--json", str(tmp_path / "none.json"), "labels.color_weight=0")) == 0

@@ -178,6 +178,8 @@ class LabelsConfig:
     min_samples: int = key("DBSCAN core-point threshold (the point itself counted)", ge=1)
     standardize: bool = key("z-score each feature dimension over the clustered images before the kNN search")
     stripes: int = key("cluster the backbone map pooled over this many horizontal stripes (0: the features)", ge=0)
+    color_weight: float = key("weight of each image's stripe colour histograms joined to the clustered "
+                              "features (0: none; drfm/labels/color.py)", ge=0)
     outliers: Literal["drop", "singletons"] = key(
         "images DBSCAN leaves out: drop (no label) or singletons (each its own cluster)")
     t: float = key("CPG proportion: T = (N1c / N1) * t of the LR images are labelled", gt=0, le=1)

@@ -23,7 +23,7 @@ HELP = "diagnose the pseudo-labelling step: clusters, CPG and label quality over
 
 DESCRIPTION = """\
 Extract the training split's dual features once (E_h of every image's HR view, E_l of its LR view,
-as training does at the start of an epoch), then run the labelling step for every point of the
+as training does at the start of an epoch; and the colour histograms when labels.color_weight > 0), then run the labelling step for every point of the
 grid and print one row per point: #clusters, DBSCAN outliers, N1c, T, #labelled LR, #ambiguous,
 cluster sizes (median, max, share of all images in the largest), share of images labelled,
 separation margin (cosine to own vs nearest other centroid, E_h space; higher is better), CPG
@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from drfm.data.views import build_views
     from drfm.engine.checkpoint import twin_cache_dir
     from drfm.engine.extract import extract_dual_features
+    from drfm.labels.color import color_histograms
     from drfm.labels.strategy import check_label_settings
     from drfm.labels.diagnostics import diagnose_grid
     from drfm.utils.seeding import environment_info
@@ -186,7 +187,9 @@ def run(args: argparse.Namespace) -> int:
                                                desc="extract", stripes=count)
         if count > 0:
             stripes[count] = tuple(parts)
-    rows = diagnose_grid(points, hr, lr, views.origin, views.pids, stripes)
+    color = color_histograms(views.source, progress=progress) \
+        if any(point.settings["color_weight"] > 0 for point in points) else None
+    rows = diagnose_grid(points, hr, lr, views.origin, views.pids, stripes, color)
     identities = int(np.unique(views.pids).size) if (views.pids >= 0).all() else None
     dataset = {"name": splits.name, "root": str(splits.root), "train_images": len(views),
                "identities": identities, "cache_dir": str(cache)}

@@ -19,6 +19,7 @@ from drfm.engine.checkpoint import (CHECKPOINT_NAME, CONFIG_NAME, ENVIRONMENT_NA
                                     save_checkpoint, set_rng_state, twin_cache_dir, write_log)
 from drfm.engine.trainer import Trainer
 from drfm.errors import DrfmError, OptionError, option
+from drfm.labels.color import color_histograms
 from drfm.labels.strategy import check_label_settings
 from drfm.utils.io import write_json_atomic
 from drfm.utils.seeding import environment_info
@@ -81,7 +82,8 @@ def resume_run(run_dir: str | Path, progress: bool = True, needs_test_split: boo
 
 
 def load_training_data(trainer: Trainer, needs_test_split: bool = False) -> None:
-    """Give `trainer` its training split and views (twins computed or read from the cache).
+    """Give `trainer` its training split and views (twins computed or read from the cache), and
+    with labels.color_weight > 0 the colour histograms of the training images.
 
     DrfmError before any twin is computed when the dataset is missing or empty, when
     `needs_test_split` and it has no query or gallery images, or when the clustering settings do
@@ -103,3 +105,6 @@ def load_training_data(trainer: Trainer, needs_test_split: bool = False) -> None
                                         factor=pre["factor"], use_twins=trainer.model.uses_twins,
                                         progress=trainer.progress)
         distributed.barrier()
+    if config["labels"]["color_weight"] > 0:  # each process reads its shard of the images
+        local = color_histograms([trainer.views.source[i] for i in distributed.shard(len(trainer.views))])
+        trainer.color = distributed.gather_shards(local, len(trainer.views), trainer.device)

@@ -49,7 +49,7 @@ class Trainer:
                                           lr=train["lr"], weight_decay=train["weight_decay"])
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, train["lr_steps"], train["lr_gamma"])
         self.num_labelled = train["batch_size"] // train["instances_per_id"] * train["instances_per_id"]
-        self.start_epoch, self.log, self.splits, self.views, self.pseudo = 0, [], None, None, None
+        self.start_epoch, self.log, self.splits, self.views, self.pseudo, self.color = 0, [], None, None, None, None
 
     def fit(self, stop_after: int | None = None) -> list[dict]:
         """Run the remaining epochs (or stop once `stop_after` are done, as an interruption would);
@@ -113,7 +113,7 @@ class Trainer:
         """This epoch's pseudo-labels (`self.pseudo`) from `extract`'s output, as labels.* says;
         `quality` logs them against the training identities where known."""
         self.pseudo = assign_pseudo_labels(self.config["labels"], features["hr"], features["lr"], self.views.origin,
-                                           self.views.pids, quality=quality, stripes=stripes)
+                                           self.views.pids, quality=quality, stripes=stripes, color=self.color)
 
     def reset_objective(self, features: dict[str, torch.Tensor]) -> None:
         """Fill the objective's memories with this epoch's features (and fused ones) and labels."""

@@ -189,7 +189,8 @@ def cpg_agreement(labels: np.ndarray, num_clusters: int, hr: torch.Tensor, lr: t
 
 def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
              pids: np.ndarray | None = None,
-             stripes: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, Any]:
+             stripes: tuple[torch.Tensor, torch.Tensor] | None = None,
+             color: torch.Tensor | None = None) -> dict[str, Any]:
     """The row of one labels.* setting (module docstring): counts, label-free indicators and,
     when every identity is known, the pairwise quality.
 
@@ -199,9 +200,10 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
         origin: (N,) HR_ORIGIN / LR_ORIGIN.
         pids: (N,) ground-truth identities (-1 unknown) or None.
         stripes: the two views' stripe features when settings["stripes"] > 0 (assign_pseudo_labels).
+        color: (N, C) colour histograms when settings["color_weight"] > 0 (assign_pseudo_labels).
     """
     started = time.perf_counter()
-    pseudo = assign_pseudo_labels(settings, hr, lr, origin, pids, quality=False, stripes=stripes)
+    pseudo = assign_pseudo_labels(settings, hr, lr, origin, pids, quality=False, stripes=stripes, color=color)
     seconds = time.perf_counter() - started
     labels, stats = pseudo.labels, pseudo.stats
     is_cpg = settings["mode"] == "cpg" and not settings["oracle"]
@@ -226,11 +228,12 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
 
 def diagnose_grid(points: list[GridPoint], hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
                   pids: np.ndarray | None = None,
-                  stripes: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None) -> list[dict[str, Any]]:
+                  stripes: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
+                  color: torch.Tensor | None = None) -> list[dict[str, Any]]:
     """One row per grid point, in order: {"settings": the point's varied keys, **diagnose(...)}.
     Arguments as `diagnose`; the features are shared by every point, `stripes` maps each
     labels.stripes value > 0 of the grid to its stripe features."""
     stripes = stripes or {}
     return [{"settings": dict(point.varied),
-             **diagnose(point.settings, hr, lr, origin, pids, stripes.get(point.settings["stripes"]))}
+             **diagnose(point.settings, hr, lr, origin, pids, stripes.get(point.settings["stripes"]), color)}
             for point in points]

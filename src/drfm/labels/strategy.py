@@ -11,7 +11,9 @@ labels.mode chooses what is clustered and how LR images get labels:
 - ``sr`` (A2, A7): cluster E_h(x_h) together with E_h(x_sh) (the SR twin of each LR image).
 - ``all`` (Cluster Contrast): cluster every image with the single encoder.
 ``labels.oracle`` replaces all of this by the ground-truth training identities (a diagnostic).
-Clustering is `drfm.labels.cluster.cluster_features` with the labels.* settings.
+Clustering is `drfm.labels.cluster.cluster_features` with the labels.* settings; with
+labels.color_weight > 0 each clustered row also carries its image's stripe colour histogram
+(`drfm.labels.color`), weighted against the network features.
 """
 
 from __future__ import annotations
@@ -49,14 +51,22 @@ def standardized(features: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.normalize(centred / (centred.std(dim=0, keepdim=True) + 1e-6), dim=1)
 
 
-def cluster_with_settings(features: torch.Tensor, settings: dict,
-                          timings: dict | None = None) -> tuple[np.ndarray, int]:
+def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict | None = None,
+                          color: torch.Tensor | None = None) -> tuple[np.ndarray, int]:
     """((N,) int64 cluster labels, number of DBSCAN outliers) of L2-normalised (N, D) features
     under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
-    `standardize` (z-score the features first) and `outliers` (drop: label -1; singletons: each
-    outlier becomes a cluster of its own, numbered after the DBSCAN clusters)."""
-    if settings["standardize"] and len(features) > 1:
+    `standardize` (z-score the features first), `color_weight` (> 0: join the (N, C) unit `color`
+    histograms of the same rows, each part standardised or L2-normalised as the features are, the
+    histograms scaled by the weight, every row L2-normalised again) and `outliers` (drop: label -1;
+    singletons: each outlier becomes a cluster of its own, numbered after the DBSCAN clusters)."""
+    standardize = settings["standardize"] and len(features) > 1
+    if standardize:
         features = standardized(features)
+    if settings["color_weight"] > 0:
+        if color is None or len(color) != len(features):
+            raise DrfmError("labels.color_weight > 0 needs the colour histogram of every clustered image")
+        color = standardized(color) if standardize else F.normalize(color, dim=1)
+        features = F.normalize(torch.cat([features, settings["color_weight"] * color], dim=1), dim=1)
     labels = relabel_contiguous(torch.as_tensor(cluster_features(
         features, k1=settings["k1"], k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
         timings=timings))).numpy()
@@ -68,7 +78,8 @@ def cluster_with_settings(features: torch.Tensor, settings: dict,
 
 def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
                          pids: np.ndarray | None = None, quality: bool = True,
-                         stripes: tuple[torch.Tensor, torch.Tensor] | None = None) -> PseudoLabels:
+                         stripes: tuple[torch.Tensor, torch.Tensor] | None = None,
+                         color: torch.Tensor | None = None) -> PseudoLabels:
     """Pseudo-labels of N training images from their features.
 
     Args:
@@ -77,6 +88,8 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         origin: (N,) HR_ORIGIN / LR_ORIGIN of every image.
         stripes: the stripe features (N, S * C) of the same two views (labels.stripes > 0): then
             these are clustered instead of `hr`/`lr`; CPG's centroids still use `hr`/`lr`.
+        color: (N, C) colour histograms of every image's own file (`drfm.labels.color`), needed
+            when labels.color_weight > 0: joined to the clustered features of the same images.
         pids: (N,) ground-truth identities (-1 unknown) or None; read only by labels.oracle and,
             when `quality`, to log pairwise precision / recall / F-score (never by the labels).
     """
@@ -94,7 +107,8 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         stats.update(oracle=True)
         num_outliers = 0
     elif settings["mode"] == "cpg":
-        hr_labels, num_outliers = cluster_with_settings(hr_clustered[hr_idx], settings, timings)
+        hr_labels, num_outliers = cluster_with_settings(hr_clustered[hr_idx], settings, timings,
+                                                        rows_of(color, hr_idx))
         hr_labels = torch.as_tensor(hr_labels)
         cpg = cross_resolution_pseudo_labels(hr_labels, hr[hr_idx], lr[hr_idx], lr[lr_idx], hr[lr_idx],
                                              t=settings["t"], tau_l=settings["tau_l"], tau_h=settings["tau_h"])
@@ -104,13 +118,13 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         stats.update(T=cpg.t_fraction)
     elif settings["mode"] == "dual":
         both_views = torch.cat([F.normalize(hr_clustered, dim=1), F.normalize(lr_clustered, dim=1)], dim=1)
-        labels, num_outliers = cluster_with_settings(F.normalize(both_views, dim=1), settings, timings)
+        labels, num_outliers = cluster_with_settings(F.normalize(both_views, dim=1), settings, timings, color)
         num_clusters = int(labels.max()) + 1 if len(labels) else 0
     else:
         lr_members = (lr_clustered if settings["mode"] == "joint" else hr_clustered)[lr_idx]  # sr, all: E_h
         order = np.concatenate([hr_idx, lr_idx])
         clustered, num_outliers = cluster_with_settings(torch.cat([hr_clustered[hr_idx], lr_members]), settings,
-                                                        timings)
+                                                        timings, rows_of(color, order))
         labels[order] = clustered
         num_clusters = int(clustered.max()) + 1 if len(clustered) else 0
     ambiguous = lr_idx[labels[lr_idx] < 0] \
@@ -123,6 +137,11 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
     if quality and pids is not None and (pids >= 0).all():
         stats["label_quality"] = label_quality(labels, pids)
     return PseudoLabels(labels, ambiguous, num_clusters, stats)
+
+
+def rows_of(features: torch.Tensor | None, rows: np.ndarray) -> torch.Tensor | None:
+    """features[rows], or None without features."""
+    return None if features is None else features[torch.as_tensor(rows)]
 
 
 def label_quality(labels: np.ndarray, pids: np.ndarray) -> dict[str, float]:
