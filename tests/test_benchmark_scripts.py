@@ -308,3 +308,20 @@ def test_make_figures_draws_fig6_from_viper_runs_and_fig7_from_existing_demo_run
     assert sorted(p.name for p in demo.iterdir()) == ["runs", "world"]
     assert sorted(p.name for p in (demo / "runs").iterdir()) == ["a5-demo", "drfm-demo"]
     assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
+
+
+# --------------------------------------------------------------------------- color_grid.py
+
+def test_color_grid_reports_one_row_per_weight_and_histogram_variant(tmp_path: Path):
+    world = tmp_path / "world"
+    generate_demo_world(world, num_people=12, num_cameras=3, images_per_camera=2, seed=3)
+    out = tmp_path / "grid.json"
+    done = script("color_grid", "--root", world, "--cache", tmp_path / "cache", "--out", out, "--config",
+                  "drfm-demo", "--weights", "0,1", "--stripes", "2,6", "--bins", "8x4x4", *TINY)
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert [(r["color_weight"], r["bands"], r["bins"]) for r in rows] == \
+        [(0.0, None, None), (1.0, 2, [8, 4, 4]), (1.0, 6, [8, 4, 4])]
+    assert all(0 <= r["f1"] <= 1 and r["clusters"] >= 0 for r in rows)
+    assert len(done.stdout.strip().splitlines()) == 3 and "torch" in json.dumps(result["environment"])
+    assert result["config"]["input"]["height"] == 64  # the overrides reached the configuration
