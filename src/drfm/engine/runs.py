@@ -106,5 +106,6 @@ def load_training_data(trainer: Trainer, needs_test_split: bool = False) -> None
                                         progress=trainer.progress)
         distributed.barrier()
     if config["labels"]["color_weight"] > 0:  # each process reads its shard of the images
-        local = color_histograms([trainer.views.source[i] for i in distributed.shard(len(trainer.views))])
+        local = color_histograms([trainer.views.source[i] for i in distributed.shard(len(trainer.views))],
+                                 progress=trainer.progress)
         trainer.color = distributed.gather_shards(local, len(trainer.views), trainer.device)
