@@ -325,3 +325,21 @@ def test_color_grid_reports_one_row_per_weight_and_histogram_variant(tmp_path: P
     assert all(0 <= r["f1"] <= 1 and r["clusters"] >= 0 for r in rows)
     assert len(done.stdout.strip().splitlines()) == 3 and "torch" in json.dumps(result["environment"])
     assert result["config"]["input"]["height"] == 64  # the overrides reached the configuration
+
+
+# --------------------------------------------------------------------------- color_baseline.py
+
+def test_color_baseline_writes_a_features_file_that_drfm_evaluate_scores(tmp_path: Path, capsys):
+    world = tmp_path / "world"
+    generate_demo_world(world, num_people=12, num_cameras=3, images_per_camera=2, seed=3)
+    features = tmp_path / "color.npz"
+    done = script("color_baseline", "--dataset", "mlr", "--root", world, "--out", features)
+    assert done.stdout.startswith(f"wrote {features}") and "768 values each" in done.stdout
+    with np.load(features) as arrays:
+        query, gallery = arrays["query_feats"], arrays["gallery_feats"]
+        paths = arrays["query_paths"]
+    assert np.allclose(np.linalg.norm(query, axis=1), 1, atol=1e-5) and gallery.shape[1] == 768
+    assert len(paths) == len(query) and all(Path(p).is_file() and str(world) in p for p in paths)
+    out = tmp_path / "eval.json"
+    assert main(["evaluate", "--features", str(features), "--json", str(out)]) == 0
+    assert 0 <= json.loads(out.read_text())["rank1"] <= 100
