@@ -10,6 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 from drfm.config import load_config
+from drfm.labels.color import color_histograms
 from drfm.data.demo_world import generate_demo_world
 from drfm.engine.checkpoint import read_log
 
@@ -42,6 +43,7 @@ def _worker(rank: int, world: int, port: int, config: dict, run_dir: str, out_di
     memory_state = trainer.objective.state()
     Path(out_dir, f"rank{rank}.txt").write_text(
         f"{_digest(trainer.model.state_dict())} {_digest(memory_state)} {trainer.pseudo.labels.tolist()}")
+    torch.save({"color": trainer.color, "sources": trainer.views.source}, Path(out_dir, f"color{rank}.pt"))
     dist.destroy_process_group()
 
 
@@ -51,11 +53,15 @@ def test_two_processes_train_in_lockstep(tmp_path: Path):
     generate_demo_world(tmp_path / "world", num_people=24, num_cameras=3, images_per_camera=3, seed=5)
     config = load_config("drfm-demo", ["train.epochs=2", "train.iters_per_epoch=2", "model.pretrained=false",
                                        "input.height=64", "input.width=32", "labels.k1=8", "labels.eps=0.9",
-                                       "loss.ps_start_epoch=1", "train.device=cpu"])
+                                       "loss.ps_start_epoch=1", "train.device=cpu", "labels.color_weight=1"])
     config["data"].update(dataset="mlr", root=str(tmp_path / "world"), cache_dir=str(tmp_path / "cache"))
     mp.spawn(_worker, args=(2, _free_port(), config, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
     assert rank0 == rank1, "weights, memories and pseudo-labels must agree across processes"
+    # Each process read half of the colour histograms; both hold all of them, in image order.
+    for rank in (0, 1):
+        held = torch.load(tmp_path / f"color{rank}.pt")
+        assert torch.equal(held["color"], color_histograms(held["sources"]))
     log = read_log(tmp_path / "run")
     assert [r["epoch"] for r in log] == [0, 1]
     assert all(torch.isfinite(torch.tensor(r["losses"]["total"])) for r in log if "losses" in r)

@@ -90,3 +90,25 @@ def test_oracle_labels_are_the_ground_truth_ids_and_leave_nothing_ambiguous(worl
     assert record["oracle"] and record["num_clusters"] == len(np.unique(pids))
     assert record["num_ambiguous"] == 0 and record["label_quality"]["f1"] == 1.0
     assert "ps" not in record["losses"], "L_ps has no ambiguous LR image to sharpen"
+
+
+def test_color_weight_clusters_with_the_training_images_colour_histograms(world: Path, tmp_path: Path):
+    from drfm.labels.color import color_histograms
+    from drfm.labels.strategy import assign_pseudo_labels
+
+    overrides = ("train.epochs=1", "train.iters_per_epoch=2", "model.pretrained=false", "input.height=64",
+                 "input.width=32", "labels.k1=8", "labels.color_weight=1")
+    trainer = start_run(tiny_config(world, "cc-demo", *overrides), tmp_path / "color", progress=False)
+    assert torch.equal(trainer.color, color_histograms(trainer.views.source))
+    features, stripes = trainer.extract(0)
+    trainer.label(features, stripes)
+    expected = assign_pseudo_labels(trainer.config["labels"], features["hr"], features["lr"], trainer.views.origin,
+                                    color=trainer.color, stripes=stripes, quality=False)
+    without = assign_pseudo_labels({**trainer.config["labels"], "color_weight": 0.0}, features["hr"], features["lr"],
+                                   trainer.views.origin, stripes=stripes, quality=False)
+    assert np.array_equal(trainer.pseudo.labels, expected.labels)
+    assert not np.array_equal(expected.labels, without.labels)
+    (record,) = trainer.fit()
+    assert record["num_clusters"] > 0 and np.isfinite(record["losses"]["total"])
+    no_color = start_run(tiny_config(world, "cc-demo", *overrides[:-1]), tmp_path / "plain", progress=False)
+    assert no_color.color is None
