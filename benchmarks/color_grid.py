@@ -50,13 +50,15 @@ def main() -> None:
     stripe_count = config["labels"]["stripes"]
     hr, lr, *stripe_features = extract_dual_features(model, views, test_transform(inp["height"], inp["width"]),
                                                      progress=False, stripes=stripe_count)
+    variants = list(itertools.product((int(s) for s in args.stripes.split(",")),
+                                      (tuple(int(b) for b in text.split("x")) for text in args.bins.split(","))))
+    histograms = {}  # (bands, bins) -> (N, C), read once for every weight
     rows = []
     for weight in (float(w) for w in args.weights.split(",")):
-        variants = [(None, None)] if weight == 0 else itertools.product(
-            (int(s) for s in args.stripes.split(",")),
-            (tuple(int(b) for b in text.split("x")) for text in args.bins.split(",")))
-        for bands, bins in variants:
-            color = None if bands is None else color_histograms(views.source, stripes=bands, bins=bins)
+        for bands, bins in [(None, None)] if weight == 0 else variants:
+            if bands is not None and (bands, bins) not in histograms:
+                histograms[bands, bins] = color_histograms(views.source, stripes=bands, bins=bins)
+            color = histograms.get((bands, bins))
             settings = {**config["labels"], "color_weight": weight}
             pseudo = assign_pseudo_labels(settings, hr, lr, views.origin, views.pids,
                                           stripes=tuple(stripe_features) or None, color=color)

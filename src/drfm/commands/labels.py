@@ -23,13 +23,13 @@ HELP = "diagnose the pseudo-labelling step: clusters, CPG and label quality over
 
 DESCRIPTION = """\
 Extract the training split's dual features once (E_h of every image's HR view, E_l of its LR view,
-as training does at the start of an epoch; and the colour histograms when labels.color_weight > 0), then run the labelling step for every point of the
-grid and print one row per point: #clusters, DBSCAN outliers, N1c, T, #labelled LR, #ambiguous,
-cluster sizes (median, max, share of all images in the largest), share of images labelled,
-separation margin (cosine to own vs nearest other centroid, E_h space; higher is better), CPG
-agreement (labelled LR images whose s_l and s_sh pick the same cluster; higher is better), and,
-when the training identities are known, pairwise F-score of all labels, HR labels and LR labels.
-Every figure is described in drfm/labels/diagnostics.py.
+as training does at the start of an epoch; and the colour histograms when labels.color_weight > 0),
+then run the labelling step for every point of the grid and print one row per point: #clusters,
+DBSCAN outliers, N1c, T, #labelled LR, #ambiguous, cluster sizes (median, max, share of all images
+in the largest), share of images labelled, separation margin (cosine to own vs nearest other
+centroid, E_h space; higher is better), CPG agreement (labelled LR images whose s_l and s_sh pick
+the same cluster; higher is better), and, when the training identities are known, pairwise F-score
+of all labels, HR labels and LR labels. Every figure is described in drfm/labels/diagnostics.py.
 
 The model: --run RUN_DIR (its config.yaml and last checkpoint: the labels of its next epoch) or
 --config NAME with --dataset and --root (that configuration's untrained model, seeded by its
