@@ -79,8 +79,8 @@ def test_color_weight_joins_the_histograms_to_the_clustered_features():
     ids = np.repeat(np.arange(4), 3)
     network = F.normalize(torch.tensor(rng.standard_normal((12, 64)), dtype=torch.float32), dim=1)
     colours = F.normalize(torch.tensor(np.eye(16)[ids] + 0.05 * rng.random((12, 16)), dtype=torch.float32), dim=1)
-    without, _ = cluster_with_settings(network, settings(color_weight=0.0), color=colours)
-    weighted, _ = cluster_with_settings(network, settings(color_weight=2.0), color=colours)
+    without, _, _ = cluster_with_settings(network, settings(color_weight=0.0), color=colours)
+    weighted, _, _ = cluster_with_settings(network, settings(color_weight=2.0), color=colours)
     assert label_quality(without, ids)["f1"] < 0.5
     assert label_quality(weighted, ids)["f1"] == 1.0
     with pytest.raises(DrfmError, match="color_weight"):

@@ -154,6 +154,12 @@ REJECTED = [
     ("labels.mode=dbscan", r"labels.mode=dbscan: expected one of cpg, dual, joint, sr, all, got 'dbscan'"),
     ("labels.k1=0", r"labels.k1=0: expected an integer >= 1, got 0"),
     ("labels.k2=0", r"labels.k2=0: expected an integer >= 1, got 0"),
+    ("labels.k1_candidates=[0, 10]", r"labels.k1_candidates=\[0, 10\]: expected a list, each item an integer >= 1, "
+                                     r"got \[0, 10\]"),
+    ("labels.k1_candidates=[10, 6, 20]",
+     r"labels.k1_candidates=\[10, 6, 20\]: give distinct values in ascending order"),
+    ("labels.k1_candidates=[1, 6, 10]", r"labels.k2=2 must be at most every labels.k1_candidates value \(the smallest "
+                                        r"is 1\): lower labels.k2 or drop the small candidates"),
     ("labels.eps=1", r"labels.eps=1: expected a number in \(0, 1\), got 1"),
     ("labels.eps=0", r"labels.eps=0: expected a number in \(0, 1\), got 0"),
     ("labels.min_samples=0", r"labels.min_samples=0: expected an integer >= 1, got 0"),

@@ -22,7 +22,7 @@ from drfm.labels.diagnostics import (GridPoint, cluster_size_stats, cpg_agreemen
 H, L = HR_ORIGIN, LR_ORIGIN
 E = torch.eye(3)
 TINY = ["train.device=cpu", "model.pretrained=false", "input.height=64", "input.width=32", "labels.k1=8"]
-ROW_KEYS = {"settings", "num_clusters", "num_outliers", "N1", "N2", "N1c", "T", "num_labelled_lr", "num_ambiguous",
+ROW_KEYS = {"settings", "k1", "num_clusters", "num_outliers", "N1", "N2", "N1c", "T", "num_labelled_lr", "num_ambiguous",
             "labelled_fraction", "cluster_sizes", "separation", "cpg_agreement", "quality", "seconds"}
 
 
@@ -146,7 +146,7 @@ def test_labels_of_an_untrained_configuration_and_of_a_run(world: Path, tmp_path
                             "--grid", "labels.k1=6,8,10", "--json", str(out))) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("mlr-demo") and "24 HR + 12 LR training images, 6 identities" in printed[0]
-    assert printed[1].split()[:4] == ["eps", "outliers", "k1", "clusters"] and len(printed) == 2 + 12 + 1
+    assert printed[1].split()[:5] == ["eps", "outliers", "k1", "k1-used", "clusters"] and len(printed) == 2 + 12 + 1
     result = json.loads(out.read_text())
     assert {"config", "seeds", "environment", "dataset", "model", "grid", "rows"} <= set(result)
     assert result["model"]["source"] == "untrained" and result["dataset"]["train_images"] == 36
@@ -156,6 +156,7 @@ def test_labels_of_an_untrained_configuration_and_of_a_run(world: Path, tmp_path
     assert len(rows) == 2 * 2 * 3 and all(set(row) == ROW_KEYS for row in rows)
     assert rows[1]["settings"] == {"labels.eps": 0.6, "labels.outliers": "drop", "labels.k1": 8}
     for row in rows:
+        assert row["k1"] == row["settings"]["labels.k1"]
         assert row["N1"] + row["N2"] == 36 and row["N1"] == 24
         assert row["num_labelled_lr"] + row["num_ambiguous"] == row["N2"]
         assert set(row["quality"]) == {"all", "hr", "lr"}
@@ -209,3 +210,13 @@ def test_color_weight_is_a_grid_key_and_zero_reads_no_image_histograms(world: Pa
 
     monkeypatch.setattr(color, "color_histograms", no_histograms)
     assert main(config_args(world, "--json", str(tmp_path / "none.json"), "labels.color_weight=0")) == 0
+
+
+def test_k1_candidates_report_the_k1_each_row_used(world: Path, tmp_path: Path, capsys):
+    out = tmp_path / "scan.json"
+    assert main(config_args(world, "--grid", "labels.eps=0.5,0.6", "--json", str(out),
+                            "labels.k1_candidates=[3, 6, 8, 12]")) == 0
+    printed = capsys.readouterr().out.splitlines()
+    rows = json.loads(out.read_text())["rows"]
+    assert len(rows) == 2 and all(row["k1"] in (6, 8) for row in rows)  # an interior candidate
+    assert [line.split()[1] for line in printed[2:4]] == [str(row["k1"]) for row in rows]

@@ -45,9 +45,9 @@ def test_singletons_give_every_outlier_its_own_cluster_after_the_dbscan_clusters
     features, _ = groups(centres, 3, noise=0.02)
     lone = F.normalize(torch.tensor(np.eye(8)[5:7], dtype=torch.float32), dim=1)
     features = torch.cat([features, lone])
-    dropped, outliers = cluster_with_settings(features, settings())
+    dropped, outliers, _ = cluster_with_settings(features, settings())
     assert outliers == 2 and (dropped[-2:] == -1).all() and dropped[:9].max() == 2
-    kept, outliers = cluster_with_settings(features, settings(outliers="singletons"))
+    kept, outliers, _ = cluster_with_settings(features, settings(outliers="singletons"))
     assert outliers == 2 and kept[:9].tolist() == dropped[:9].tolist() and sorted(kept[-2:].tolist()) == [3, 4]
 
 

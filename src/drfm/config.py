@@ -234,6 +234,11 @@ def _check_combinations(config: DrfmConfig) -> None:
     if labels.k2 > labels.k1:
         raise DrfmError(f"labels.k2={labels.k2} must be at most labels.k1={labels.k1} (query expansion "
                         f"averages over the k2 nearest of the k1 neighbours): lower labels.k2 or raise labels.k1")
+    if labels.k1_candidates != sorted(set(labels.k1_candidates)):
+        raise DrfmError(f"labels.k1_candidates={labels.k1_candidates}: give distinct values in ascending order")
+    if labels.k1_candidates and labels.k2 > labels.k1_candidates[0]:
+        raise DrfmError(f"labels.k2={labels.k2} must be at most every labels.k1_candidates value "
+                        f"(the smallest is {labels.k1_candidates[0]}): lower labels.k2 or drop the small candidates")
     if train.batch_size < train.instances_per_id:
         raise DrfmError(f"train.batch_size={train.batch_size} must be at least "
                         f"train.instances_per_id={train.instances_per_id} (a batch holds "
@@ -263,7 +268,7 @@ def validate_config(config: dict) -> None:
     Checks every key's type and range (as `load_config` does) and the combinations:
     method=cluster_contrast needs labels.mode=all, model.fusion=none and no L_ic; labels.mode=all
     needs method=cluster_contrast; L_ps needs a fusion module and labels.mode cpg or dual; labels.k2
-    <= labels.k1; train.batch_size >= train.instances_per_id; the span SR backend needs
+    <= labels.k1 and every labels.k1_candidates value (distinct, ascending); train.batch_size >= train.instances_per_id; the span SR backend needs
     preprocess.factor=4. Call it on a configuration changed after loading (e.g. data.dataset set by
     the command line) before any file is written or any data read.
     """

@@ -231,6 +231,7 @@ def format_table(rows: list[dict], keys: list[str]) -> str:
     columns: list[tuple[str, Any]] = [(key.removeprefix("labels."), lambda r, k=key: _setting(r["settings"][k]))
                                       for key in keys]
     columns += [
+        ("k1-used", lambda r: _show(r["k1"], "d")),
         ("clusters", lambda r: str(r["num_clusters"])),
         ("unclustered", lambda r: str(r["num_outliers"])),
         ("N1c", lambda r: str(r["N1c"])),

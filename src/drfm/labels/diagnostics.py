@@ -17,6 +17,8 @@ Counts (as the training log writes them):
 - ``N1``, ``N2``: HR and LR training images (N1 + N2 = all of them). ``N1c``: HR images with a label.
 - ``T`` (labels.mode=cpg): (N1c / N1) * t, the fraction of LR images CPG labels;
   ``num_labelled_lr``: LR images with a label; ``num_ambiguous``: LR images left to L_ps.
+- ``k1``: the k1 the clustering used: labels.k1, or the most stable of labels.k1_candidates
+  (`drfm.labels.k1_selection`); None for labels.oracle.
 - ``seconds``: wall-clock time of `assign_pseudo_labels` at this point.
 
 Label-free indicators (readable on data without identities; the features are the same at every
@@ -210,6 +212,7 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
     known = pids is not None and len(pids) > 0 and bool((np.asarray(pids) >= 0).all())
     return {
         "num_clusters": int(pseudo.num_clusters),
+        "k1": stats["k1"],
         "num_outliers": int(stats["num_outliers"]),
         "N1": int(stats["N1"]),
         "N2": int(stats["N2"]),

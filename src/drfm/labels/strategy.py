@@ -31,6 +31,7 @@ from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.errors import DrfmError
 from drfm.labels.cluster import cluster_features
 from drfm.labels.cpg import cross_resolution_pseudo_labels, pairwise_precision_recall_f1, relabel_contiguous
+from drfm.labels.k1_selection import MIN_CANDIDATES, most_stable
 
 
 @dataclass
@@ -40,7 +41,7 @@ class PseudoLabels:
     labels: np.ndarray        # (N,) int64, cluster 0..num_clusters-1 or -1
     ambiguous: np.ndarray     # (A,) indices of LR images left to L_ps (labels.mode=cpg)
     num_clusters: int
-    stats: dict               # num_clusters, N1, N2, N1c, num_labelled_lr, num_ambiguous, num_outliers,
+    stats: dict               # num_clusters, k1 (the one used), N1, N2, N1c, num_labelled_lr, num_ambiguous, num_outliers,
                               # T (cpg), cluster_seconds, label_quality (when ids are known)
 
 
@@ -52,9 +53,11 @@ def standardized(features: torch.Tensor) -> torch.Tensor:
 
 
 def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict | None = None,
-                          color: torch.Tensor | None = None) -> tuple[np.ndarray, int]:
-    """((N,) int64 cluster labels, number of DBSCAN outliers) of L2-normalised (N, D) features
-    under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
+                          color: torch.Tensor | None = None) -> tuple[np.ndarray, int, int]:
+    """((N,) int64 cluster labels, number of DBSCAN outliers, the k1 used) of L2-normalised (N, D)
+    features under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
+    `k1_candidates` (the most stable k1 of these, `drfm.labels.k1_selection`, when three or more of
+    them are at most N; else k1),
     `standardize` (z-score the features first), `color_weight` (> 0: join the (N, C) unit `color`
     histograms of the same rows, each part standardised or L2-normalised as the features are, the
     histograms scaled by the weight, every row L2-normalised again) and `outliers` (drop: label -1;
@@ -67,13 +70,21 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
             raise DrfmError("labels.color_weight > 0 needs the colour histogram of every clustered image")
         color = standardized(color) if standardize else F.normalize(color, dim=1)
         features = F.normalize(torch.cat([features, settings["color_weight"] * color], dim=1), dim=1)
-    labels = relabel_contiguous(torch.as_tensor(cluster_features(
-        features, k1=settings["k1"], k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
-        timings=timings))).numpy()
+
+    def cluster(k1: int) -> np.ndarray:
+        return relabel_contiguous(torch.as_tensor(cluster_features(
+            features, k1=k1, k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
+            timings=timings))).numpy()
+
+    candidates = [k1 for k1 in settings["k1_candidates"] if k1 <= len(features)]
+    if len(candidates) >= MIN_CANDIDATES:
+        k1, labels, _ = most_stable(candidates, cluster)
+    else:
+        k1, labels = settings["k1"], cluster(settings["k1"])
     outliers = np.flatnonzero(labels < 0)
     if settings["outliers"] == "singletons":
         labels[outliers] = labels.max(initial=-1) + 1 + np.arange(outliers.size)
-    return labels, int(outliers.size)
+    return labels, int(outliers.size), k1
 
 
 def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
@@ -105,9 +116,9 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         labels = relabel_contiguous(torch.as_tensor(pids)).numpy()
         num_clusters = int(labels.max()) + 1
         stats.update(oracle=True)
-        num_outliers = 0
+        num_outliers, k1 = 0, None
     elif settings["mode"] == "cpg":
-        hr_labels, num_outliers = cluster_with_settings(hr_clustered[hr_idx], settings, timings,
+        hr_labels, num_outliers, k1 = cluster_with_settings(hr_clustered[hr_idx], settings, timings,
                                                         rows_of(color, hr_idx))
         hr_labels = torch.as_tensor(hr_labels)
         cpg = cross_resolution_pseudo_labels(hr_labels, hr[hr_idx], lr[hr_idx], lr[lr_idx], hr[lr_idx],
@@ -118,19 +129,19 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         stats.update(T=cpg.t_fraction)
     elif settings["mode"] == "dual":
         both_views = torch.cat([F.normalize(hr_clustered, dim=1), F.normalize(lr_clustered, dim=1)], dim=1)
-        labels, num_outliers = cluster_with_settings(F.normalize(both_views, dim=1), settings, timings, color)
+        labels, num_outliers, k1 = cluster_with_settings(F.normalize(both_views, dim=1), settings, timings, color)
         num_clusters = int(labels.max()) + 1 if len(labels) else 0
     else:
         lr_members = (lr_clustered if settings["mode"] == "joint" else hr_clustered)[lr_idx]  # sr, all: E_h
         order = np.concatenate([hr_idx, lr_idx])
-        clustered, num_outliers = cluster_with_settings(torch.cat([hr_clustered[hr_idx], lr_members]), settings,
+        clustered, num_outliers, k1 = cluster_with_settings(torch.cat([hr_clustered[hr_idx], lr_members]), settings,
                                                         timings, rows_of(color, order))
         labels[order] = clustered
         num_clusters = int(clustered.max()) + 1 if len(clustered) else 0
     ambiguous = lr_idx[labels[lr_idx] < 0] \
         if settings["mode"] in LABEL_MODES_WITH_AMBIGUOUS_LR and not settings["oracle"] else np.empty(0, dtype=np.int64)
     timings["total"] = time.perf_counter() - started
-    stats.update(num_clusters=num_clusters, N1=int(hr_idx.size), N2=int(lr_idx.size),
+    stats.update(num_clusters=num_clusters, k1=k1, N1=int(hr_idx.size), N2=int(lr_idx.size),
                  N1c=int((labels[hr_idx] >= 0).sum()), num_labelled_lr=int((labels[lr_idx] >= 0).sum()),
                  num_ambiguous=int(ambiguous.size), num_outliers=num_outliers,
                  cluster_seconds={k: round(v, 3) for k, v in timings.items()})

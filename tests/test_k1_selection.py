@@ -1,0 +1,62 @@
+"""Choosing k1 from the data (drfm.labels.k1_selection, labels.k1_candidates)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from drfm.config import load_config
+from drfm.labels.k1_selection import labelling_agreement, most_stable
+from drfm.labels.strategy import cluster_with_settings, label_quality
+
+
+def test_agreement_is_the_pairwise_f_score_with_left_out_images_alone():
+    # first pairs {01, 23}; second [0, 0, 0, -1] pairs {01, 02, 12} (image 3 alone): one pair in
+    # common, P = 1/2, R = 1/3, F = 2 * (1/6) / (5/6) = 0.4, either way round.
+    first, second = np.array([0, 0, 1, 1]), np.array([0, 0, 0, -1])
+    assert labelling_agreement(first, second) == pytest.approx(0.4)
+    assert labelling_agreement(second, first) == pytest.approx(0.4)
+    assert labelling_agreement(first, np.array([5, 5, 2, 2])) == 1.0
+    assert labelling_agreement(np.array([-1, -1]), np.array([-1, -1])) == 0.0  # no pairs at all
+
+
+def test_the_interior_candidate_agreeing_most_with_its_neighbours_wins():
+    labellings = {2: [0, 0, 1, 1, 2, 2], 4: [0, 0, 0, 1, 1, 1], 6: [0, 0, 0, 1, 1, 1], 8: [0, 0, 0, 0, 0, 0]}
+    # agreements: (2, 4) = 4/9 (2 common of 3 and 6 pairs), (4, 6) = 1, (6, 8) = 4/7 (6 of 6 and 15);
+    # stability of 4 = (4/9 + 1) / 2 = 0.722, of 6 = (1 + 4/7) / 2 = 0.786: 6 is chosen.
+    calls = []
+
+    def cluster(k1: int) -> np.ndarray:
+        calls.append(k1)
+        return np.array(labellings[k1])
+
+    k1, labels, stability = most_stable([2, 4, 6, 8], cluster)
+    assert k1 == 6 and labels.tolist() == labellings[6] and calls == [2, 4, 6, 8]
+    assert stability == pytest.approx([(4 / 9 + 1) / 2, (1 + 4 / 7) / 2])
+    for bad in ([2, 4], [4, 2, 6], [2, 2, 4]):
+        with pytest.raises(ValueError, match="ascending"):
+            most_stable(bad, cluster)
+
+
+def test_candidates_recover_groups_a_small_fixed_k1_splits():
+    # Six groups of 16 noisy copies: k1 = 6 fragments them (F < 0.1); the scan picks a k1 near the
+    # group size and clusters as that k1 alone does.
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(6), 16)
+    features = F.normalize(torch.tensor(np.eye(32)[ids] + 0.2 * rng.standard_normal((len(ids), 32)),
+                                        dtype=torch.float32), dim=1)
+    settings = load_config("drfm", [])["labels"]
+    settings.update(k2=1, eps=0.5, min_samples=2)
+    fixed, _, k1 = cluster_with_settings(features, {**settings, "k1": 6})
+    assert k1 == 6 and label_quality(fixed, ids)["f1"] < 0.1
+    chosen, _, k1 = cluster_with_settings(features, {**settings, "k1": 6, "k1_candidates": [3, 6, 12, 18, 24, 30]})
+    assert k1 in (12, 18, 24) and label_quality(chosen, ids)["f1"] > 0.6
+    assert chosen.tolist() == cluster_with_settings(features, {**settings, "k1": k1})[0].tolist()
+    # Candidates above the number of images are skipped; fewer than three left: labels.k1.
+    few = features[:20]
+    _, _, k1 = cluster_with_settings(few, {**settings, "k1": 6, "k1_candidates": [3, 6, 12, 24, 30]})
+    assert k1 == 6
+    _, _, k1 = cluster_with_settings(few[:10], {**settings, "k1": 4, "k1_candidates": [3, 6, 12]})
+    assert k1 == 4
