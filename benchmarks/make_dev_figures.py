@@ -1,11 +1,12 @@
 """Figure 6 (pseudo-label F-score per epoch) for the small real development sets.
 
-    python benchmarks/make_dev_figures.py --work final/ilids:MLR-iLIDS final/3dpes:MLR-3DPeS --out docs
+    python benchmarks/make_dev_figures.py --work k1/ilids:MLR-iLIDS:final/ilids k1/3dpes:MLR-3DPeS --out docs
 
 Each WORK folder is one written by benchmarks/mlr_table.py; its runs `drfm-s*`, `cc-s*` and, when
 present, `drfm-cpg-s*` (the paper's CPG labelling with the CPU settings) and
-`drfm-paper-clustering-s*` are drawn (mean over seeds, min-max band). Writes
-OUT/fig6_<name>.png per folder, the name lower-cased without "MLR-".
+`drfm-paper-clustering-s*` are drawn (mean over seeds, min-max band). An optional third field
+names a work folder of an earlier preset, whose `drfm-s*` and `cc-s*` runs are drawn beside them
+as "previous preset". Writes OUT/fig6_<name>.png per folder, the name lower-cased without "MLR-".
 """
 
 from __future__ import annotations
@@ -18,18 +19,22 @@ from drfm.evaluation.figures import plot_label_fscore
 
 CURVES = (("DRFM (drfm-cpu)", "drfm"), ("DRFM, CPG labels", "drfm-cpg"), ("CC (cc-cpu)", "cc"),
           ("DRFM, paper clustering", "drfm-paper-clustering"))
+PREVIOUS_CURVES = (("DRFM, previous preset", "drfm"), ("CC, previous preset", "cc"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--work", nargs="+", required=True, metavar="DIR:TITLE",
-                        help="a mlr_table.py work folder and the dataset's name for the title")
+    parser.add_argument("--work", nargs="+", required=True, metavar="DIR:TITLE[:PREVIOUS_DIR]",
+                        help="a mlr_table.py work folder, the dataset's name for the title and, optionally, "
+                             "the work folder of an earlier preset")
     parser.add_argument("--out", default="docs")
     args = parser.parse_args()
     for item in args.work:
-        folder, _, name = item.partition(":")
+        folder, name, *previous = item.split(":")
         runs = Path(folder) / "runs"
         groups = {label: [read_log(run) for run in sorted(runs.glob(f"{prefix}-s[0-9]*"))] for label, prefix in CURVES}
+        for label, prefix in PREVIOUS_CURVES if previous else ():
+            groups[label] = [read_log(run) for run in sorted((Path(previous[0]) / "runs").glob(f"{prefix}-s[0-9]*"))]
         out = Path(args.out) / f"fig6_{name.lower().replace('mlr-', '')}.png"
         print(plot_label_fscore({k: v for k, v in groups.items() if v}, out,
                                 title=f"{name}, CPU preset: pseudo-label F-score per epoch"))

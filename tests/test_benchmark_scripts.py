@@ -265,14 +265,15 @@ def test_make_dev_figures_draws_one_curve_per_run_family(mlr, tmp_path: Path):
         (all_four / name).symlink_to(mlr.runs / target)
     out = tmp_path / "docs"
     done = script("make_dev_figures", "--work", f"{mlr.work}:MLR-Tiny", f"{tmp_path / 'all4'}:MLR-All4",
-                  "--out", out)
-    tiny, four = out / "fig6_tiny.png", out / "fig6_all4.png"
-    assert done.stdout.splitlines() == [str(tiny), str(four)]
-    assert sorted(p.name for p in out.iterdir()) == ["fig6_all4.png", "fig6_tiny.png"]
-    assert_png(tiny)
-    assert_png(four)
+                  f"{mlr.work}:MLR-Then:{tmp_path / 'all4'}", "--out", out)
+    tiny, four, then = out / "fig6_tiny.png", out / "fig6_all4.png", out / "fig6_then.png"
+    assert done.stdout.splitlines() == [str(tiny), str(four), str(then)]
+    assert sorted(p.name for p in out.iterdir()) == ["fig6_all4.png", "fig6_then.png", "fig6_tiny.png"]
+    for figure in (tiny, four, then):
+        assert_png(figure)
     assert colours_drawn(tiny) == [0]  # one curve: drfm-s0 and drfm-s1 (mean and band); no cc-s*
     assert colours_drawn(four) == [0, 1, 2, 3]  # DRFM, DRFM with CPG, CC, DRFM paper clustering
+    assert colours_drawn(then) == [0, 1, 2]  # DRFM, and the previous folder's DRFM and CC
 
 
 # --------------------------------------------------------------------------- make_figures.py
