@@ -53,7 +53,9 @@ def test_two_processes_train_in_lockstep(tmp_path: Path):
     generate_demo_world(tmp_path / "world", num_people=24, num_cameras=3, images_per_camera=3, seed=5)
     config = load_config("drfm-demo", ["train.epochs=2", "train.iters_per_epoch=2", "model.pretrained=false",
                                        "input.height=64", "input.width=32", "labels.k1=8", "labels.eps=0.9",
-                                       "loss.ps_start_epoch=1", "train.device=cpu", "labels.color_weight=1"])
+                                       "loss.ps_start_epoch=1", "train.device=cpu", "labels.color_weight=1",
+                                       # drfm-cpu's labelling and loss: dual clustering, the k1 scan, L_sc
+                                       "labels.mode=dual", "labels.k1_candidates=[4, 8, 12, 16]", "loss.kind=sc"])
     config["data"].update(dataset="mlr", root=str(tmp_path / "world"), cache_dir=str(tmp_path / "cache"))
     mp.spawn(_worker, args=(2, _free_port(), config, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
@@ -64,6 +66,7 @@ def test_two_processes_train_in_lockstep(tmp_path: Path):
         assert torch.equal(held["color"], color_histograms(held["sources"]))
     log = read_log(tmp_path / "run")
     assert [r["epoch"] for r in log] == [0, 1]
+    assert all(r["k1"] in (8, 12) for r in log)  # an interior candidate, the same in both processes
     assert all(torch.isfinite(torch.tensor(r["losses"]["total"])) for r in log if "losses" in r)
 
 

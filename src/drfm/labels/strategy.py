@@ -57,7 +57,7 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
     """((N,) int64 cluster labels, number of DBSCAN outliers, the k1 used) of L2-normalised (N, D)
     features under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
     `k1_candidates` (the most stable k1 of these, `drfm.labels.k1_selection`, when three or more of
-    them are at most N; else k1),
+    them are at most N; else k1; `timings` then sums each stage's seconds over the scan),
     `standardize` (z-score the features first), `color_weight` (> 0: join the (N, C) unit `color`
     histograms of the same rows, each part standardised or L2-normalised as the features are, the
     histograms scaled by the weight, every row L2-normalised again) and `outliers` (drop: label -1;
@@ -72,9 +72,13 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
         features = F.normalize(torch.cat([features, settings["color_weight"] * color], dim=1), dim=1)
 
     def cluster(k1: int) -> np.ndarray:
-        return relabel_contiguous(torch.as_tensor(cluster_features(
+        stages: dict = {}
+        labels = relabel_contiguous(torch.as_tensor(cluster_features(
             features, k1=k1, k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
-            timings=timings))).numpy()
+            timings=stages))).numpy()
+        for stage, seconds in stages.items() if timings is not None else ():
+            timings[stage] = timings.get(stage, 0.0) + seconds
+        return labels
 
     candidates = [k1 for k1 in settings["k1_candidates"] if k1 <= len(features)]
     if len(candidates) >= MIN_CANDIDATES:
