@@ -79,7 +79,8 @@ def test_bench_cluster_command_prints_a_table_and_writes_the_json(tmp_path, caps
     assert report["n"] == 500 and report["dim"] == 64 and report["knn_backend"] == "torch"
     assert report["n_clusters"] == report["centers"] == 14 and report["peak_rss_gib"] > 0.0
     assert set(report["stages"]) == set(STAGES)
-    assert report["total_s"] >= sum(report["stages"].values()) - 1e-3
+    # every figure is rounded to 1 ms: the stages' sum may exceed the total by half a ms per figure
+    assert report["total_s"] >= sum(report["stages"].values()) - 0.0005 * (len(STAGES) + 1)
     assert [p.name for p in path.parent.iterdir()] == ["cluster.json"]
     printed = capsys.readouterr().out
     rows = {line.rsplit(maxsplit=1)[0].strip(): line.split()[-1] for line in printed.splitlines()}
