@@ -22,6 +22,11 @@ CURVES = (("DRFM (drfm-cpu)", "drfm"), ("DRFM, CPG labels", "drfm-cpg"), ("CC (c
 PREVIOUS_CURVES = (("DRFM, previous preset", "drfm"), ("CC, previous preset", "cc"))
 
 
+def family_logs(work: str, prefix: str) -> list[list[dict]]:
+    """The per-epoch logs of the runs WORK/runs/PREFIX-s<seed>, in seed order."""
+    return [read_log(run) for run in sorted((Path(work) / "runs").glob(f"{prefix}-s[0-9]*"))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", nargs="+", required=True, metavar="DIR:TITLE[:PREVIOUS_DIR]",
@@ -31,10 +36,9 @@ def main() -> None:
     args = parser.parse_args()
     for item in args.work:
         folder, name, *previous = item.split(":")
-        runs = Path(folder) / "runs"
-        groups = {label: [read_log(run) for run in sorted(runs.glob(f"{prefix}-s[0-9]*"))] for label, prefix in CURVES}
+        groups = {label: family_logs(folder, prefix) for label, prefix in CURVES}
         for label, prefix in PREVIOUS_CURVES if previous else ():
-            groups[label] = [read_log(run) for run in sorted((Path(previous[0]) / "runs").glob(f"{prefix}-s[0-9]*"))]
+            groups[label] = family_logs(previous[0], prefix)
         out = Path(args.out) / f"fig6_{name.lower().replace('mlr-', '')}.png"
         print(plot_label_fscore({k: v for k, v in groups.items() if v}, out,
                                 title=f"{name}, CPU preset: pseudo-label F-score per epoch"))

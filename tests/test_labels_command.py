@@ -22,8 +22,8 @@ from drfm.labels.diagnostics import (GridPoint, cluster_size_stats, cpg_agreemen
 H, L = HR_ORIGIN, LR_ORIGIN
 E = torch.eye(3)
 TINY = ["train.device=cpu", "model.pretrained=false", "input.height=64", "input.width=32", "labels.k1=8"]
-ROW_KEYS = {"settings", "k1", "num_clusters", "num_outliers", "N1", "N2", "N1c", "T", "num_labelled_lr", "num_ambiguous",
-            "labelled_fraction", "cluster_sizes", "separation", "cpg_agreement", "quality", "seconds"}
+ROW_KEYS = {"settings", "k1", "num_clusters", "num_outliers", "N1", "N2", "N1c", "T", "num_labelled_lr",
+            "num_ambiguous", "labelled_fraction", "cluster_sizes", "separation", "cpg_agreement", "quality", "seconds"}
 
 
 # ----------------------------------------------------------------------------- pure functions

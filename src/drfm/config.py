@@ -268,8 +268,8 @@ def validate_config(config: dict) -> None:
     Checks every key's type and range (as `load_config` does) and the combinations:
     method=cluster_contrast needs labels.mode=all, model.fusion=none and no L_ic; labels.mode=all
     needs method=cluster_contrast; L_ps needs a fusion module and labels.mode cpg or dual; labels.k2
-    <= labels.k1 and every labels.k1_candidates value (distinct, ascending); train.batch_size >= train.instances_per_id; the span SR backend needs
-    preprocess.factor=4. Call it on a configuration changed after loading (e.g. data.dataset set by
+    <= labels.k1 and every labels.k1_candidates value (distinct, ascending); train.batch_size >=
+    train.instances_per_id; the span SR backend needs preprocess.factor=4. Call it on a configuration changed after loading (e.g. data.dataset set by
     the command line) before any file is written or any data read.
     """
     typed_config(config)

@@ -176,7 +176,8 @@ class LabelsConfig:
     k1_candidates: list[int] = key(
         "k1 values, ascending, of which each epoch keeps the most stable clustering (drfm/labels/k1_selection.py; "
         "values above the clustered images are skipped; fewer than 3 left, or []: labels.k1)", ge=1)
-    k2: int = key("query-expansion neighbourhood size (self included), at most labels.k1 and every labels.k1_candidates", ge=1)
+    k2: int = key("query-expansion neighbourhood size (self included), at most labels.k1 and every "
+                  "labels.k1_candidates", ge=1)
     eps: float = key("DBSCAN radius on the Jaccard distance", gt=0, lt=1)
     min_samples: int = key("DBSCAN core-point threshold (the point itself counted)", ge=1)
     standardize: bool = key("z-score each feature dimension over the clustered images before the kNN search")

@@ -35,8 +35,8 @@ def cluster_features(
         eps: DBSCAN radius on the Jaccard distance, 0 < eps < 1.
         min_samples: DBSCAN core-point threshold (the point itself counted), >= 1.
         chunk_size, faiss_ok: passed to the kNN search (see ``drfm.labels.knn.knn``).
-        timings: if given, filled with seconds per stage: knn, reciprocal, expansion,
-            query_expansion, jaccard, dbscan.
+        timings: if given, seconds per stage are added to it (a stage not yet in it starts at 0):
+            knn, reciprocal, expansion, query_expansion, jaccard, dbscan.
 
     Returns:
         (N,) int64 labels 0..C-1, -1 for outliers.
@@ -49,5 +49,14 @@ def cluster_features(
     distances = jaccard_distance(features, k1, k2, chunk_size=chunk_size, faiss_ok=faiss_ok, timings=stages)
     start = time.perf_counter()
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
-    stages["dbscan"] = time.perf_counter() - start
+    stages["dbscan"] = stages.get("dbscan", 0.0) + time.perf_counter() - start
     return labels.astype(np.int64)
+
+
+def outliers_as_singletons(labels: np.ndarray) -> np.ndarray:
+    """A copy of (N,) int64 labels with every outlier (-1) made a cluster of its own, numbered
+    after the largest label."""
+    labels = np.array(labels, dtype=np.int64)
+    outliers = labels < 0
+    labels[outliers] = labels.max(initial=-1) + 1 + np.arange(int(outliers.sum()))
+    return labels

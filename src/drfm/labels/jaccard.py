@@ -204,8 +204,8 @@ def jaccard_distance(
         k2: query-expansion neighbourhood, self included, 1 <= k2 <= k1.
         chunk_size: query rows per similarity block of the kNN search (see ``knn``).
         faiss_ok: allow faiss for the kNN search when installed.
-        timings: if given, filled with seconds per stage: knn, reciprocal, expansion,
-            query_expansion, jaccard.
+        timings: if given, seconds per stage are added to it (a stage not yet in it starts at 0):
+            knn, reciprocal, expansion, query_expansion, jaccard.
 
     Returns:
         (N, N) symmetric float64 ``scipy.sparse.csr_matrix``: stored entries are the Jaccard
@@ -227,7 +227,7 @@ def jaccard_distance(
     def lap(name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        stages[name] = now - clock
+        stages[name] = stages.get(name, 0.0) + now - clock
         clock = now
 
     dist_t, idx_t = knn(features, k1, chunk_size=chunk_size, faiss_ok=faiss_ok)

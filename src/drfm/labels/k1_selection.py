@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from drfm.labels.cluster import outliers_as_singletons
 from drfm.labels.cpg import pair_counts, precision_recall_f1
 
 MIN_CANDIDATES = 3
@@ -26,7 +27,7 @@ MIN_CANDIDATES = 3
 def labelling_agreement(first: np.ndarray, second: np.ndarray) -> float:
     """Pairwise F-score in [0, 1] between two (N,) int64 labellings of the same images (-1 = left out,
     counted as a cluster of its own): 1 when they group the images identically; symmetric."""
-    first_t, second_t = (torch.as_tensor(_singletons(labels)) for labels in (first, second))
+    first_t, second_t = (torch.as_tensor(outliers_as_singletons(labels)) for labels in (first, second))
     true_positive, first_pairs, second_pairs = pair_counts(first_t, second_t)
     return precision_recall_f1(true_positive, first_pairs, second_pairs)[2]
 
@@ -45,11 +46,3 @@ def most_stable(candidates: Sequence[int], cluster: Callable[[int], np.ndarray])
     stability = [(left + right) / 2 for left, right in zip(agreements, agreements[1:])]
     best = 1 + int(np.argmax(stability))
     return int(candidates[best]), labellings[best], stability
-
-
-def _singletons(labels: np.ndarray) -> np.ndarray:
-    """A copy of (N,) labels with every -1 replaced by a cluster id of its own."""
-    labels = np.array(labels, dtype=np.int64)
-    left_out = labels < 0
-    labels[left_out] = labels.max(initial=-1) + 1 + np.arange(int(left_out.sum()))
-    return labels

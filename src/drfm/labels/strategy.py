@@ -29,7 +29,7 @@ from drfm.config_schema import LABEL_MODES_WITH_AMBIGUOUS_LR
 from drfm.data.records import DatasetSplits
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.errors import DrfmError
-from drfm.labels.cluster import cluster_features
+from drfm.labels.cluster import cluster_features, outliers_as_singletons
 from drfm.labels.cpg import cross_resolution_pseudo_labels, pairwise_precision_recall_f1, relabel_contiguous
 from drfm.labels.k1_selection import MIN_CANDIDATES, most_stable
 
@@ -41,8 +41,8 @@ class PseudoLabels:
     labels: np.ndarray        # (N,) int64, cluster 0..num_clusters-1 or -1
     ambiguous: np.ndarray     # (A,) indices of LR images left to L_ps (labels.mode=cpg)
     num_clusters: int
-    stats: dict               # num_clusters, k1 (the one used), N1, N2, N1c, num_labelled_lr, num_ambiguous, num_outliers,
-                              # T (cpg), cluster_seconds, label_quality (when ids are known)
+    stats: dict               # num_clusters, k1 (the one used), N1, N2, N1c, num_labelled_lr, num_ambiguous,
+                              # num_outliers, T (cpg), cluster_seconds, label_quality (when ids are known)
 
 
 def standardized(features: torch.Tensor) -> torch.Tensor:
@@ -72,23 +72,19 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
         features = F.normalize(torch.cat([features, settings["color_weight"] * color], dim=1), dim=1)
 
     def cluster(k1: int) -> np.ndarray:
-        stages: dict = {}
-        labels = relabel_contiguous(torch.as_tensor(cluster_features(
+        return relabel_contiguous(torch.as_tensor(cluster_features(
             features, k1=k1, k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
-            timings=stages))).numpy()
-        for stage, seconds in stages.items() if timings is not None else ():
-            timings[stage] = timings.get(stage, 0.0) + seconds
-        return labels
+            timings=timings))).numpy()
 
     candidates = [k1 for k1 in settings["k1_candidates"] if k1 <= len(features)]
     if len(candidates) >= MIN_CANDIDATES:
         k1, labels, _ = most_stable(candidates, cluster)
     else:
         k1, labels = settings["k1"], cluster(settings["k1"])
-    outliers = np.flatnonzero(labels < 0)
+    num_outliers = int((labels < 0).sum())
     if settings["outliers"] == "singletons":
-        labels[outliers] = labels.max(initial=-1) + 1 + np.arange(outliers.size)
-    return labels, int(outliers.size), k1
+        labels = outliers_as_singletons(labels)
+    return labels, num_outliers, k1
 
 
 def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
