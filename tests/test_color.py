@@ -10,7 +10,8 @@ from PIL import Image
 
 from drfm.config import load_config
 from drfm.errors import DrfmError
-from drfm.labels.color import color_histogram, color_histograms
+from drfm.labels.color import (calibrated_histograms, color_histogram, color_histograms, load_thumbnails, pixel_counts,
+                               transfer_tables)
 from drfm.labels.strategy import assign_pseudo_labels, cluster_with_settings, label_quality
 
 
@@ -64,6 +65,52 @@ def test_files_are_read_in_order_and_a_bad_file_is_named(tmp_path):
     broken.write_bytes(b"not an image")
     with pytest.raises(DrfmError, match="broken.png"):
         color_histograms([red_blue, broken])
+
+
+def test_transfer_table_by_hand():
+    # Reference (group 0) red values: 10 twice, 20 twice; group 1: 50 once, 60 three times.
+    # Cumulative shares: reference 0.5 at 10, 1.0 at 20; group 1 0.25 at 50, 1.0 at 60. So 50 -> 10
+    # (the first reference value reaching 0.25) and 60 -> 20; green and blue (all 0) map 0 -> 0.
+    thumbnails = np.zeros((8, 1, 1, 3), dtype=np.uint8)
+    thumbnails[:, 0, 0, 0] = [10, 10, 20, 20, 50, 60, 60, 60]
+    groups = np.repeat([0, 1], 4)
+    counts = pixel_counts(thumbnails, groups, 2)
+    assert counts.shape == (2, 3, 256) and counts[0, 0, 10] == 2 and counts[1, 0, 60] == 3 and counts[1, 1, 0] == 4
+    tables = transfer_tables(counts)
+    assert tables[1, 0, 50] == 10 and tables[1, 0, 60] == 20 and tables[1, 1, 0] == 0
+    assert np.array_equal(tables[0, 0], np.arange(256)), "the reference group keeps its colours"
+
+
+def test_calibration_undoes_another_cameras_colour_response():
+    # The same 6 people seen by the HR camera and by a second camera whose response (a gain and a
+    # gamma per channel, the kind benchmarks/camera_shift.py applies) is strictly increasing on
+    # the values used: calibrated, the second camera's histograms equal the first one's and each
+    # image finds its person in the other camera; as they are, the histograms differ.
+    rng = np.random.default_rng(0)
+    values = np.arange(40, 200, 8)           # 20 distinct levels, kept distinct by the response
+    people = rng.choice(values, size=(6, 64, 32, 3)).astype(np.uint8)
+    gains, gamma = np.array([1.15, 1.0, 0.8]), 1.3
+    second = np.rint(255 * gains * (people / 255.0) ** gamma).astype(np.uint8)
+    thumbnails, origin = np.concatenate([people, second]), np.repeat([0, 1], 6)
+    raw = calibrated_histograms(thumbnails, origin, "none")
+    calibrated = calibrated_histograms(thumbnails, origin, "resolution")
+    assert torch.allclose(calibrated[6:], calibrated[:6]) and torch.equal(calibrated[:6], raw[:6])
+    assert not torch.allclose(raw[6:], raw[:6], atol=0.1)
+    assert (calibrated[6:] @ calibrated[:6].T).argmax(dim=1).tolist() == list(range(6))
+
+
+def test_color_histograms_with_groups_read_the_files_and_calibrate(tmp_path):
+    paths = []
+    for index, (top, bottom) in enumerate([((200, 40, 40), (40, 40, 200)), ((150, 30, 30), (30, 30, 150))]):
+        paths.append(tmp_path / f"{index}.png")
+        two_colour_person(top, bottom).save(paths[-1])
+    thumbnails = load_thumbnails(paths)
+    assert thumbnails.shape == (2, 64, 32, 3) and thumbnails.dtype == np.uint8
+    origin = np.array([0, 1])
+    assert torch.equal(color_histograms(paths, groups=origin), calibrated_histograms(thumbnails, origin, "resolution"))
+    calibrated = color_histograms(paths, groups=origin)
+    assert float(calibrated[0] @ calibrated[1]) == pytest.approx(1.0)   # the darker camera's colours mapped back
+    assert float(color_histograms(paths)[0] @ color_histograms(paths)[1]) < 0.9
 
 
 def settings(**changes) -> dict:

@@ -43,7 +43,8 @@ def _worker(rank: int, world: int, port: int, config: dict, run_dir: str, out_di
     memory_state = trainer.objective.state()
     Path(out_dir, f"rank{rank}.txt").write_text(
         f"{_digest(trainer.model.state_dict())} {_digest(memory_state)} {trainer.pseudo.labels.tolist()}")
-    torch.save({"color": trainer.color, "sources": trainer.views.source}, Path(out_dir, f"color{rank}.pt"))
+    torch.save({"color": trainer.color, "sources": trainer.views.source, "origin": trainer.views.origin},
+               Path(out_dir, f"color{rank}.pt"))
     dist.destroy_process_group()
 
 
@@ -54,16 +55,18 @@ def test_two_processes_train_in_lockstep(tmp_path: Path):
     config = load_config("drfm-demo", ["train.epochs=2", "train.iters_per_epoch=2", "model.pretrained=false",
                                        "input.height=64", "input.width=32", "labels.k1=8", "labels.eps=0.9",
                                        "loss.ps_start_epoch=1", "train.device=cpu", "labels.color_weight=1",
+                                       "labels.color_calibration=resolution", "labels.standardize_by=resolution",
                                        # drfm-cpu's labelling and loss: dual clustering, the k1 scan, L_sc
                                        "labels.mode=dual", "labels.k1_candidates=[4, 8, 12, 16]", "loss.kind=sc"])
     config["data"].update(dataset="mlr", root=str(tmp_path / "world"), cache_dir=str(tmp_path / "cache"))
     mp.spawn(_worker, args=(2, _free_port(), config, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
     assert rank0 == rank1, "weights, memories and pseudo-labels must agree across processes"
-    # Each process read half of the colour histograms; both hold all of them, in image order.
+    # Each process read half of the images; both hold every colour histogram, in image order, each
+    # calibrated with the pixel counts of all images (summed over the two shards).
     for rank in (0, 1):
-        held = torch.load(tmp_path / f"color{rank}.pt")
-        assert torch.equal(held["color"], color_histograms(held["sources"]))
+        held = torch.load(tmp_path / f"color{rank}.pt", weights_only=False)
+        assert torch.equal(held["color"], color_histograms(held["sources"], groups=held["origin"]))
     log = read_log(tmp_path / "run")
     assert [r["epoch"] for r in log] == [0, 1]
     assert all(r["k1"] in (8, 12) for r in log)  # an interior candidate, the same in both processes

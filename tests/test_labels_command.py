@@ -208,8 +208,28 @@ def test_color_weight_is_a_grid_key_and_zero_reads_no_image_histograms(world: Pa
     def no_histograms(*args, **kwargs):
         raise AssertionError("colour histograms computed with labels.color_weight=0")
 
-    monkeypatch.setattr(color, "color_histograms", no_histograms)
+    monkeypatch.setattr(color, "load_thumbnails", no_histograms)
     assert main(config_args(world, "--json", str(tmp_path / "none.json"), "labels.color_weight=0")) == 0
+
+
+def test_color_calibration_is_a_grid_key_and_the_images_are_read_once(world: Path, tmp_path: Path, monkeypatch):
+    import drfm.labels.color as color
+
+    reads = []
+    original = color.load_thumbnails
+
+    def counted(*args, **kwargs):
+        reads.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(color, "load_thumbnails", counted)
+    out = tmp_path / "calibration.json"
+    assert main(config_args(world, "--grid", "labels.color_calibration=none,resolution", "--json", str(out),
+                            "labels.color_weight=1")) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["settings"] for row in rows] == [{"labels.color_calibration": "none"},
+                                                 {"labels.color_calibration": "resolution"}]
+    assert len(reads) == 1 and all(row["quality"]["all"]["f1"] > 0 for row in rows)
 
 
 def test_k1_candidates_report_the_k1_each_row_used(world: Path, tmp_path: Path, capsys):

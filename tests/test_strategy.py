@@ -40,6 +40,26 @@ def test_standardized_removes_the_shared_direction():
     assert similarity[0, 1] > 0.9 and similarity[2, 3] > 0.9 and similarity[0, 2] < -0.9
 
 
+def test_standardized_by_group_removes_an_offset_that_sets_one_group_apart():
+    # Two people, each with two HR rows (group 0) and two LR rows (group 1); every LR row carries
+    # the same large offset (another camera, super-resolution). Over all rows the offset dominates
+    # and the rows pair by group; z-scored per group, they pair by person.
+    person = np.array([[1.0, 0.0], [0.0, 1.0]])
+    rng = np.random.default_rng(0)
+    hr = person[[0, 0, 1, 1]] + 0.05 * rng.standard_normal((4, 2))
+    lr = person[[0, 0, 1, 1]] + 0.05 * rng.standard_normal((4, 2)) + np.array([3.0, -2.0])
+    features = torch.tensor(np.concatenate([hr, lr]), dtype=torch.float32)
+    origin = np.repeat([0, 1], 4)
+    overall = standardized(features) @ standardized(features).T
+    assert overall[0, 2] > overall[0, 4], "over all rows another HR person is nearer than one's own LR rows"
+    by_group = standardized(features, origin)
+    for rows in (np.flatnonzero(origin == 0), np.flatnonzero(origin == 1)):
+        assert torch.allclose(by_group[rows], standardized(features[rows]), atol=1e-6), "each group over itself"
+    similarity = by_group @ by_group.T
+    assert similarity[0, 4] > 0.9 and similarity[2, 6] > 0.9 and similarity[0, 6] < -0.9
+    assert torch.equal(standardized(features, np.zeros(8, dtype=np.int64)), standardized(features))
+
+
 def test_singletons_give_every_outlier_its_own_cluster_after_the_dbscan_clusters():
     centres = np.eye(8)[:3] * 1.0
     features, _ = groups(centres, 3, noise=0.02)

@@ -181,9 +181,14 @@ class LabelsConfig:
     eps: float = key("DBSCAN radius on the Jaccard distance", gt=0, lt=1)
     min_samples: int = key("DBSCAN core-point threshold (the point itself counted)", ge=1)
     standardize: bool = key("z-score each feature dimension over the clustered images before the kNN search")
+    standardize_by: Literal["all", "resolution"] = key(
+        "labels.standardize over all clustered images, or over the HR and the LR images apart (resolution)")
     stripes: int = key("cluster the backbone map pooled over this many horizontal stripes (0: the features)", ge=0)
     color_weight: float = key("weight of each image's stripe colour histograms joined to the clustered "
                               "features (0: none; drfm/labels/color.py)", ge=0)
+    color_calibration: Literal["none", "resolution"] = key(
+        "colour histograms of the LR images as they are (none), or with their pixels first mapped onto the HR "
+        "images' colour distribution (resolution: undoes another camera's colour response)")
     outliers: Literal["drop", "singletons"] = key(
         "images DBSCAN leaves out: drop (no label) or singletons (each its own cluster)")
     t: float = key("CPG proportion: T = (N1c / N1) * t of the LR images are labelled", gt=0, le=1)

@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     from drfm.data.views import build_views
     from drfm.engine.checkpoint import twin_cache_dir
     from drfm.engine.extract import extract_dual_features
-    from drfm.labels.color import color_histograms
+    from drfm.labels.color import calibrated_histograms, load_thumbnails
     from drfm.labels.strategy import check_label_settings
     from drfm.labels.diagnostics import diagnose_grid
     from drfm.utils.seeding import environment_info
@@ -187,9 +187,10 @@ def run(args: argparse.Namespace) -> int:
                                                desc="extract", stripes=count)
         if count > 0:
             stripes[count] = tuple(parts)
-    color = color_histograms(views.source, progress=progress) \
-        if any(point.settings["color_weight"] > 0 for point in points) else None
-    rows = diagnose_grid(points, hr, lr, views.origin, views.pids, stripes, color)
+    calibrations = {point.settings["color_calibration"] for point in points if point.settings["color_weight"] > 0}
+    thumbnails = load_thumbnails(views.source, progress=progress) if calibrations else None
+    colors = {calibration: calibrated_histograms(thumbnails, views.origin, calibration) for calibration in calibrations}
+    rows = diagnose_grid(points, hr, lr, views.origin, views.pids, stripes, colors)
     identities = int(np.unique(views.pids).size) if (views.pids >= 0).all() else None
     dataset = {"name": splits.name, "root": str(splits.root), "train_images": len(views),
                "identities": identities, "cache_dir": str(cache)}

@@ -10,6 +10,15 @@ horizontal bands of equal height (top to bottom); per band a joint H x S x V his
 `bins` levels per channel (8 x 4 x 4 = 128 bins), its fractions square-rooted (Hellinger: the
 dot product of two bands is their Bhattacharyya coefficient). Every band has unit norm; the
 concatenation is divided by sqrt(stripes), so each row has unit norm.
+
+Colour calibration (`labels.color_calibration: resolution`): when the LR images come from another
+camera than the HR ones (CAVIAR), that camera's colour response (gain, gamma per channel) moves
+every LR histogram and the clustering splits people by camera. Before the histograms, each group's
+pixel values (the LR images', resized as above) are mapped per channel through the brightness
+transfer function to the HR group (Javed et al., CVPR 2005): the value whose cumulative share of
+the HR group's pixels equals its own cumulative share in its group. A monotone per-channel camera
+response is undone exactly; where HR and LR come from the same cameras (down-sampled halves) the
+mapping is close to the identity.
 """
 
 from __future__ import annotations
@@ -29,9 +38,19 @@ STRIPES = 6
 BINS = (8, 4, 4)          # hue, saturation, value levels
 
 
+def thumbnail(image: Image.Image) -> np.ndarray:
+    """(64, 32, 3) uint8 RGB pixels of a PIL image resized to SIZE (bilinear): what the histogram counts."""
+    return np.asarray(image.convert("RGB").resize(SIZE, Image.BILINEAR), dtype=np.uint8)
+
+
 def color_histogram(image: Image.Image, stripes: int = STRIPES, bins: tuple[int, int, int] = BINS) -> np.ndarray:
     """(stripes * prod(bins),) float32 unit-norm stripe HSV histogram of an RGB PIL image."""
-    hsv = np.asarray(image.convert("RGB").resize(SIZE, Image.BILINEAR).convert("HSV"), dtype=np.int64)
+    return thumbnail_histogram(thumbnail(image), stripes, bins)
+
+
+def thumbnail_histogram(rgb: np.ndarray, stripes: int = STRIPES, bins: tuple[int, int, int] = BINS) -> np.ndarray:
+    """(stripes * prod(bins),) float32 unit-norm stripe HSV histogram of (64, 32, 3) uint8 `thumbnail` pixels."""
+    hsv = np.asarray(Image.fromarray(rgb).convert("HSV"), dtype=np.int64)
     levels = [hsv[..., channel] * count // 256 for channel, count in enumerate(bins)]
     codes = (levels[0] * bins[1] + levels[1]) * bins[2] + levels[2]          # (64, 32) joint bin index
     band = np.repeat(np.arange(stripes), [len(rows) for rows in np.array_split(np.arange(SIZE[1]), stripes)])
@@ -42,10 +61,72 @@ def color_histogram(image: Image.Image, stripes: int = STRIPES, bins: tuple[int,
     return (np.sqrt(fractions) / np.sqrt(stripes)).ravel().astype(np.float32)
 
 
-def color_histograms(paths: Sequence[str | Path], stripes: int = STRIPES, bins: tuple[int, int, int] = BINS,
-                     progress: bool = False) -> torch.Tensor:
-    """(N, stripes * prod(bins)) float32 tensor: `color_histogram` of every image file, in order.
-    DrfmError naming the file for an unreadable image (`load_image`)."""
-    rows = [color_histogram(load_image(path), stripes, bins)
-            for path in tqdm(paths, desc="colour histograms", disable=not progress, leave=False)]
+def load_thumbnails(paths: Sequence[str | Path], progress: bool = False) -> np.ndarray:
+    """(N, 64, 32, 3) uint8 `thumbnail` of every image file, in order; DrfmError naming the file
+    for an unreadable image (`load_image`)."""
+    rows = [thumbnail(load_image(path)) for path in tqdm(paths, desc="colour histograms", disable=not progress,
+                                                         leave=False)]
+    return np.stack(rows) if rows else np.empty((0, SIZE[1], SIZE[0], 3), dtype=np.uint8)
+
+
+def pixel_counts(thumbnails: np.ndarray, groups: np.ndarray, num_groups: int) -> np.ndarray:
+    """(num_groups, 3, 256) int64: how many pixels of each group's (N,) `groups` thumbnails take each
+    value, per RGB channel (sums over shards add up: one all-reduce under torchrun)."""
+    counts = np.zeros((num_groups, 3, 256), dtype=np.int64)
+    for group in range(num_groups):
+        pixels = thumbnails[groups == group].reshape(-1, 3)
+        for channel in range(3):
+            counts[group, channel] = np.bincount(pixels[:, channel], minlength=256)
+    return counts
+
+
+def transfer_tables(counts: np.ndarray, reference: int = 0) -> np.ndarray:
+    """(G, 3, 256) uint8 lookup tables from (G, 3, 256) `pixel_counts`: per group and channel, the
+    brightness transfer function onto group `reference`, value v -> the smallest u whose cumulative
+    share of the reference's pixels reaches v's cumulative share of the group's own (the identity
+    for the reference itself, and for a group without pixels)."""
+    tables = np.tile(np.arange(256, dtype=np.uint8), (*counts.shape[:2], 1))
+    reference_share = np.cumsum(counts[reference], axis=1) / np.maximum(counts[reference].sum(axis=1, keepdims=True), 1)
+    for group in range(len(counts)):
+        total = counts[group].sum(axis=1, keepdims=True)
+        if group == reference or not total.all() or not counts[reference].sum():
+            continue
+        share = np.cumsum(counts[group], axis=1) / total
+        for channel in range(3):
+            mapped = np.searchsorted(reference_share[channel], share[channel] - 1e-12, side="left")
+            tables[group, channel] = np.minimum(mapped, 255)
+    return tables
+
+
+def thumbnail_histograms(thumbnails: np.ndarray, stripes: int = STRIPES, bins: tuple[int, int, int] = BINS,
+                         tables: np.ndarray | None = None, groups: np.ndarray | None = None) -> torch.Tensor:
+    """(N, stripes * prod(bins)) float32 `thumbnail_histogram` of (N, 64, 32, 3) thumbnails, each first
+    mapped through its group's `transfer_tables` when `tables` and (N,) `groups` are given."""
+    if tables is not None:
+        channels = np.arange(3)
+        thumbnails = tables[groups[:, None, None, None], channels, thumbnails.astype(np.int64)]
+    rows = [thumbnail_histogram(rgb, stripes, bins) for rgb in thumbnails]
     return torch.from_numpy(np.stack(rows)) if rows else torch.empty(0, stripes * int(np.prod(bins)))
+
+
+def calibrated_histograms(thumbnails: np.ndarray, origin: np.ndarray, calibration: str,
+                          stripes: int = STRIPES, bins: tuple[int, int, int] = BINS) -> torch.Tensor:
+    """`thumbnail_histograms` of (N, 64, 32, 3) thumbnails under labels.color_calibration: "none" as
+    they are, "resolution" with the (N,) `origin` groups' pixels mapped onto group 0's (HR_ORIGIN)."""
+    if calibration == "none":
+        return thumbnail_histograms(thumbnails, stripes, bins)
+    groups = np.asarray(origin, dtype=np.int64)
+    tables = transfer_tables(pixel_counts(thumbnails, groups, int(groups.max(initial=0)) + 1))
+    return thumbnail_histograms(thumbnails, stripes, bins, tables, groups)
+
+
+def color_histograms(paths: Sequence[str | Path], stripes: int = STRIPES, bins: tuple[int, int, int] = BINS,
+                     progress: bool = False, groups: np.ndarray | None = None) -> torch.Tensor:
+    """(N, stripes * prod(bins)) float32 tensor: `color_histogram` of every image file, in order;
+    with (N,) integer `groups` (0: the reference, e.g. HR_ORIGIN), each other group's pixels are
+    first calibrated onto group 0's colours (`transfer_tables`). DrfmError naming the file for an
+    unreadable image (`load_image`)."""
+    thumbnails = load_thumbnails(paths, progress)
+    if groups is None:
+        return thumbnail_histograms(thumbnails, stripes, bins)
+    return calibrated_histograms(thumbnails, groups, "resolution", stripes, bins)

@@ -232,11 +232,13 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
 def diagnose_grid(points: list[GridPoint], hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
                   pids: np.ndarray | None = None,
                   stripes: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
-                  color: torch.Tensor | None = None) -> list[dict[str, Any]]:
+                  colors: dict[str, torch.Tensor] | None = None) -> list[dict[str, Any]]:
     """One row per grid point, in order: {"settings": the point's varied keys, **diagnose(...)}.
     Arguments as `diagnose`; the features are shared by every point, `stripes` maps each
-    labels.stripes value > 0 of the grid to its stripe features."""
-    stripes = stripes or {}
+    labels.stripes value > 0 of the grid to its stripe features, `colors` each
+    labels.color_calibration of the points with labels.color_weight > 0 to its colour histograms."""
+    stripes, colors = stripes or {}, colors or {}
     return [{"settings": dict(point.varied),
-             **diagnose(point.settings, hr, lr, origin, pids, stripes.get(point.settings["stripes"]), color)}
+             **diagnose(point.settings, hr, lr, origin, pids, stripes.get(point.settings["stripes"]),
+                        colors.get(point.settings["color_calibration"]))}
             for point in points]

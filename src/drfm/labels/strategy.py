@@ -45,30 +45,43 @@ class PseudoLabels:
                               # num_outliers, T (cpg), cluster_seconds, label_quality (when ids are known)
 
 
-def standardized(features: torch.Tensor) -> torch.Tensor:
+def standardized(features: torch.Tensor, groups: np.ndarray | None = None) -> torch.Tensor:
     """(N, D) features with every dimension z-scored over the N rows, then rows L2-normalised:
-    removes what all images share (the "person" direction of ImageNet features)."""
-    centred = features - features.mean(dim=0, keepdim=True)
-    return torch.nn.functional.normalize(centred / (centred.std(dim=0, keepdim=True) + 1e-6), dim=1)
+    removes what all images share (the "person" direction of ImageNet features). With (N,) integer
+    `groups`, each group's rows are z-scored over that group alone (a group of one row is only
+    centred), which also removes what sets one group apart (a camera's colour cast, the offset of
+    super-resolved LR pictures from real HR ones)."""
+    if groups is None:
+        groups = np.zeros(len(features), dtype=np.int64)
+    out = torch.empty_like(features)
+    for group in np.unique(groups):
+        rows = torch.as_tensor(np.flatnonzero(groups == group))
+        centred = features[rows] - features[rows].mean(dim=0, keepdim=True)
+        spread = centred.std(dim=0, keepdim=True) if len(rows) > 1 else torch.ones_like(centred)
+        out[rows] = centred / (spread + 1e-6)
+    return F.normalize(out, dim=1)
 
 
 def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict | None = None,
-                          color: torch.Tensor | None = None) -> tuple[np.ndarray, int, int]:
+                          color: torch.Tensor | None = None,
+                          origin: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
     """((N,) int64 cluster labels, number of DBSCAN outliers, the k1 used) of L2-normalised (N, D)
     features under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
     `k1_candidates` (the most stable k1 of these, `drfm.labels.k1_selection`, when three or more of
     them are at most N; else k1; `timings` then sums each stage's seconds over the scan),
-    `standardize` (z-score the features first), `color_weight` (> 0: join the (N, C) unit `color`
+    `standardize` (z-score the features first: over all rows, or with `standardize_by: resolution`
+    over the HR rows and the LR rows apart, as the (N,) `origin` of the rows says), `color_weight` (> 0: join the (N, C) unit `color`
     histograms of the same rows, each part standardised or L2-normalised as the features are, the
     histograms scaled by the weight, every row L2-normalised again) and `outliers` (drop: label -1;
     singletons: each outlier becomes a cluster of its own, numbered after the DBSCAN clusters)."""
     standardize = settings["standardize"] and len(features) > 1
+    groups = origin if settings["standardize_by"] == "resolution" else None
     if standardize:
-        features = standardized(features)
+        features = standardized(features, groups)
     if settings["color_weight"] > 0:
         if color is None or len(color) != len(features):
             raise DrfmError("labels.color_weight > 0 needs the colour histogram of every clustered image")
-        color = standardized(color) if standardize else F.normalize(color, dim=1)
+        color = standardized(color, groups) if standardize else F.normalize(color, dim=1)
         features = F.normalize(torch.cat([features, settings["color_weight"] * color], dim=1), dim=1)
 
     def cluster(k1: int) -> np.ndarray:
@@ -129,13 +142,14 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
         stats.update(T=cpg.t_fraction)
     elif settings["mode"] == "dual":
         both_views = torch.cat([F.normalize(hr_clustered, dim=1), F.normalize(lr_clustered, dim=1)], dim=1)
-        labels, num_outliers, k1 = cluster_with_settings(F.normalize(both_views, dim=1), settings, timings, color)
+        labels, num_outliers, k1 = cluster_with_settings(F.normalize(both_views, dim=1), settings, timings, color,
+                                                         origin)
         num_clusters = int(labels.max()) + 1 if len(labels) else 0
     else:
         lr_members = (lr_clustered if settings["mode"] == "joint" else hr_clustered)[lr_idx]  # sr, all: E_h
         order = np.concatenate([hr_idx, lr_idx])
         clustered, num_outliers, k1 = cluster_with_settings(torch.cat([hr_clustered[hr_idx], lr_members]), settings,
-                                                        timings, rows_of(color, order))
+                                                        timings, rows_of(color, order), origin[order])
         labels[order] = clustered
         num_clusters = int(clustered.max()) + 1 if len(clustered) else 0
     ambiguous = lr_idx[labels[lr_idx] < 0] \
