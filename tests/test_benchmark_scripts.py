@@ -344,3 +344,36 @@ def test_color_baseline_writes_a_features_file_that_drfm_evaluate_scores(tmp_pat
     out = tmp_path / "eval.json"
     assert main(["evaluate", "--features", str(features), "--json", str(out)]) == 0
     assert 0 <= json.loads(out.read_text())["rank1"] <= 100
+
+
+# --------------------------------------------------------------------------- camera_shift.py
+
+def test_camera_shift_recolours_the_lr_images_only_and_keeps_the_manifest(tmp_path: Path):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from camera_shift import camera_response
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    world, out = tmp_path / "world", tmp_path / "shifted"
+    generate_demo_world(world, num_people=4, num_cameras=3, images_per_camera=1, seed=3)
+    done = script("camera_shift", "--root", world, "--out", out)
+    manifest = json.loads((world / "manifest.json").read_text())
+    assert (out / "manifest.json").read_text() == (world / "manifest.json").read_text()
+    lr = [entry["path"] for entry in manifest["entries"] if entry["resolution"] == "LR"]
+    hr = [entry["path"] for entry in manifest["entries"] if entry["resolution"] == "HR"]
+    assert len(lr) == 4 and f"{len(lr)} LR images" in done.stdout
+    for path in hr:
+        assert (out / path).read_bytes() == (world / path).read_bytes()
+    for path in lr:
+        with Image.open(world / path) as original, Image.open(out / path) as shifted:
+            assert np.array_equal(np.asarray(shifted), np.asarray(camera_response(original)))
+            # the camera's warm cast: red up, blue down, against the same picture's own pixels
+            before, after = np.asarray(original, dtype=float), np.asarray(shifted, dtype=float)
+            assert after[..., 2].mean() < before[..., 2].mean()
+    # pure pixel values by hand: gain 1.15 / 1.0 / 0.8, gamma 1.3
+    pixel = np.asarray(camera_response(Image.new("RGB", (1, 1), (128, 128, 255))))[0, 0]
+    assert pixel.tolist() == [round(255 * 1.15 * (128 / 255) ** 1.3), round(255 * (128 / 255) ** 1.3), 204]
+    again = script("camera_shift", "--root", world, "--out", out, expect_ok=False)
+    assert again.returncode != 0 and "exists" in again.stderr
+    missing = script("camera_shift", "--root", tmp_path / "nothing", "--out", tmp_path / "x", expect_ok=False)
+    assert missing.returncode != 0 and "manifest.json" in missing.stderr and not (tmp_path / "x").exists()
