@@ -17,13 +17,14 @@ from drfm.data.demo_world import generate_demo_world
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.labels.cpg import pairwise_precision_recall_f1
 from drfm.labels.diagnostics import (GridPoint, cluster_size_stats, cpg_agreement, diagnose, diagnose_grid,
-                                     grid_points, pairwise_quality, separation)
+                                     grid_points, mixed_share, pairwise_quality, separation)
 
 H, L = HR_ORIGIN, LR_ORIGIN
 E = torch.eye(3)
 TINY = ["train.device=cpu", "model.pretrained=false", "input.height=64", "input.width=32", "labels.k1=8"]
 ROW_KEYS = {"settings", "k1", "num_clusters", "num_outliers", "N1", "N2", "N1c", "T", "num_labelled_lr",
-            "num_ambiguous", "labelled_fraction", "cluster_sizes", "separation", "cpg_agreement", "quality", "seconds"}
+            "num_ambiguous", "labelled_fraction", "cluster_sizes", "separation", "mixed_share", "cpg_agreement",
+            "quality", "seconds"}
 
 
 # ----------------------------------------------------------------------------- pure functions
@@ -84,6 +85,16 @@ def test_separation_leaves_the_image_out_of_its_centroid_and_skips_singletons():
     one = separation(features, np.array([0, 0, 0, -1, -1, -1]))
     assert one["images"] == 3 and one["nearest_other"] is None and one["margin"] is None
     assert separation(features, np.full(6, -1))["own"] is None
+
+
+def test_mixed_share_counts_images_whose_cluster_holds_both_resolutions():
+    # Cluster 0: HR, HR, LR (mixed, 3 images); cluster 1: HR, HR (HR only); cluster 2: one LR image
+    # (a singleton, not counted); one unlabelled LR image. Mixed: 3 of the 5 images in clusters of two+.
+    labels = np.array([0, 0, 0, 1, 1, 2, -1])
+    origin = np.array([0, 0, 1, 0, 0, 1, 1])
+    assert mixed_share(labels, origin) == pytest.approx(3 / 5)
+    assert mixed_share(np.array([0, 1, -1]), np.array([0, 1, 1])) is None
+    assert mixed_share(np.full(3, -1), np.zeros(3, dtype=int)) is None
 
 
 def test_cpg_agreement_counts_labelled_lr_images_whose_resolutions_pick_the_same_cluster():

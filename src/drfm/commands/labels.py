@@ -27,9 +27,11 @@ as training does at the start of an epoch; and the colour histograms when labels
 then run the labelling step for every point of the grid and print one row per point: #clusters,
 DBSCAN outliers, N1c, T, #labelled LR, #ambiguous, cluster sizes (median, max, share of all images
 in the largest), share of images labelled, separation margin (cosine to own vs nearest other
-centroid, E_h space; higher is better), CPG agreement (labelled LR images whose s_l and s_sh pick
-the same cluster; higher is better), and, when the training identities are known, pairwise F-score
-of all labels, HR labels and LR labels. Every figure is described in drfm/labels/diagnostics.py.
+centroid, E_h space; higher is better), share of clustered images whose cluster mixes HR and LR
+images (higher is better where people are seen at both resolutions), CPG agreement (labelled LR
+images whose s_l and s_sh pick the same cluster; higher is better), and, when the training
+identities are known, pairwise F-score of all labels, HR labels and LR labels. Every figure is
+described in drfm/labels/diagnostics.py.
 
 The model: --run RUN_DIR (its config.yaml and last checkpoint: the labels of its next epoch) or
 --config NAME with --dataset and --root (that configuration's untrained model, seeded by its
@@ -244,6 +246,7 @@ def format_table(rows: list[dict], keys: list[str]) -> str:
         ("largest", lambda r: _show(r["cluster_sizes"]["largest_share"], ".1%")),
         ("labelled", lambda r: _show(r["labelled_fraction"], ".1%")),
         ("margin", lambda r: _show(r["separation"]["margin"], ".3f")),
+        ("mixed", lambda r: _show(r["mixed_share"], ".1%")),
         ("agree", lambda r: _show(r["cpg_agreement"], ".2f")),
     ]
     if any(r["quality"] is not None for r in rows):

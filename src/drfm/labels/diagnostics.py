@@ -37,6 +37,11 @@ point, so they compare settings with each other, not with other models):
   near or below 0, images sit as close to another cluster as to their own. ``images``: how many
   images it averages over. ImageNet features have high cosine similarities everywhere, so at epoch
   0 expect small margins; compare points, not absolute values.
+- ``mixed_share``: among the images in clusters of two or more, the share whose cluster holds
+  both HR and LR images, in [0, 1] (None without such a cluster). Where people are seen at both
+  resolutions, higher is better: a low value means the clustering splits people by resolution
+  (or by camera, when the LR images come from another camera) and gives L_cc / L_sc few
+  cross-resolution positives (`labels.standardize_by`, `labels.color_calibration`).
 - ``cpg_agreement`` (labels.mode=cpg): among the labelled LR images, the fraction whose two
   resolutions pick the same cluster: argmax_k s_l (E_l(x_l) against the SLR centroids C_sl) equals
   argmax_k s_sh (E_h(x_sh) against the HR centroids C_h), in [0, 1]. Higher is better: CPG's label
@@ -159,6 +164,21 @@ def separation(features: torch.Tensor, labels: np.ndarray) -> dict[str, Any]:
             "margin": margin_total / n if two else None, "images": n}
 
 
+def mixed_share(labels: np.ndarray, origin: np.ndarray) -> float | None:
+    """Share of the images in clusters of two or more whose cluster holds both HR and LR images
+    (module docstring), from (N,) labels (-1 = none) and (N,) HR_ORIGIN / LR_ORIGIN."""
+    labelled = labels >= 0
+    if not labelled.any():
+        return None
+    sizes = np.bincount(labels[labelled])
+    lr_counts = np.bincount(labels[labelled], weights=(origin[labelled] == LR_ORIGIN).astype(float),
+                            minlength=sizes.size)
+    in_groups = sizes >= 2
+    mixed = in_groups & (lr_counts > 0) & (lr_counts < sizes)
+    total = int(sizes[in_groups].sum())
+    return float(sizes[mixed].sum() / total) if total else None
+
+
 def cpg_agreement(labels: np.ndarray, num_clusters: int, hr: torch.Tensor, lr: torch.Tensor,
                   origin: np.ndarray) -> float | None:
     """Among the labelled LR images, the fraction for which argmax s_l = argmax s_sh (CPG, SPEC step
@@ -223,6 +243,7 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
         "labelled_fraction": float((labels >= 0).mean()) if labels.size else 0.0,
         "cluster_sizes": cluster_size_stats(labels),
         "separation": separation(hr, labels),
+        "mixed_share": mixed_share(labels, origin),
         "cpg_agreement": cpg_agreement(labels, pseudo.num_clusters, hr, lr, origin) if is_cpg else None,
         "quality": pairwise_quality(labels, np.asarray(pids), origin) if known else None,
         "seconds": seconds,

@@ -70,9 +70,10 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
     `k1_candidates` (the most stable k1 of these, `drfm.labels.k1_selection`, when three or more of
     them are at most N; else k1; `timings` then sums each stage's seconds over the scan),
     `standardize` (z-score the features first: over all rows, or with `standardize_by: resolution`
-    over the HR rows and the LR rows apart, as the (N,) `origin` of the rows says), `color_weight` (> 0: join the (N, C) unit `color`
-    histograms of the same rows, each part standardised or L2-normalised as the features are, the
-    histograms scaled by the weight, every row L2-normalised again) and `outliers` (drop: label -1;
+    over the HR rows and the LR rows apart, as the (N,) `origin` of the rows says), `color_weight`
+    (> 0: join the (N, C) unit `color` histograms of the same rows, each part standardised or
+    L2-normalised as the features are, the histograms scaled by the weight, every row
+    L2-normalised again) and `outliers` (drop: label -1;
     singletons: each outlier becomes a cluster of its own, numbered after the DBSCAN clusters)."""
     standardize = settings["standardize"] and len(features) > 1
     groups = origin if settings["standardize_by"] == "resolution" else None
