@@ -66,6 +66,17 @@ def test_cpu_variant_changes_only_cpu_keys_and_the_ablation():
     assert a8["loss"]["probability_sharpening"] is False and a8["loss"]["ps_start_epoch"] == 4
 
 
+def test_cpu_presets_share_the_labelling_aids_and_the_paper_keeps_its_clustering():
+    aids = ("color_weight", "color_calibration", "standardize_by", "k1_candidates")
+    drfm_cpu, cc_cpu = load_config("drfm-cpu")["labels"], load_config("cc-cpu")["labels"]
+    assert {key: drfm_cpu[key] for key in aids} == {key: cc_cpu[key] for key in aids}
+    assert drfm_cpu["color_calibration"] == drfm_cpu["standardize_by"] == "resolution" and drfm_cpu["color_weight"] > 0
+    for name in ("drfm", "cc", "a3-cpu", "drfm-demo"):
+        labels = load_config(name)["labels"]
+        assert (labels["color_weight"], labels["color_calibration"], labels["standardize_by"], labels["k1_candidates"]) \
+            == (0.0, "none", "all", []), name
+
+
 def test_overrides_parse_yaml_scalars_and_reject_unknown_keys():
     assert parse_override("train.lr=1e-4") == (["train", "lr"], 1e-4)
     assert parse_override("name='1e-4'") == (["name"], "1e-4")
