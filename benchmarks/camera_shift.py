@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from drfm.utils.io import atomic_path
+
 GAINS = (1.15, 1.0, 0.8)
 GAMMA = 1.3
 
@@ -44,16 +46,14 @@ def main() -> None:
     if not manifest_path.is_file():
         parser.error(f"--root {root}: no manifest.json (build it with `drfm prepare mlr`)")
     manifest = json.loads(manifest_path.read_text())
-    partial = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    shutil.copytree(root, partial)
     lr_entries = [entry for entry in manifest["entries"] if entry["resolution"] == "LR"]
-    for entry in lr_entries:
-        path = partial / entry["path"]
-        with Image.open(path) as image:
-            shifted = camera_response(image)
-        shifted.save(path)
-    partial.rename(out)
+    with atomic_path(out) as partial:  # nothing at OUT unless every image is written
+        shutil.copytree(root, partial)
+        for entry in lr_entries:
+            path = partial / entry["path"]
+            with Image.open(path) as image:
+                shifted = camera_response(image)
+            shifted.save(path)
     print(f"{out}: {len(lr_entries)} LR images re-coloured (gains {GAINS}, gamma {GAMMA}); HR images unchanged")
 
 

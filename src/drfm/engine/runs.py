@@ -10,23 +10,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from drfm.config import load_config, save_config, validate_config
 from drfm.data.registry import read_dataset
-from drfm.data.views import HR_ORIGIN, LR_ORIGIN, build_views
+from drfm.data.views import build_views
 from drfm.engine import distributed
 from drfm.engine.checkpoint import (CHECKPOINT_NAME, CONFIG_NAME, ENVIRONMENT_NAME, check_new_run_folder,
                                     load_checkpoint, read_log, remove_run_files, remove_stale_temporaries,
                                     save_checkpoint, set_rng_state, twin_cache_dir, write_log)
 from drfm.engine.trainer import Trainer
 from drfm.errors import DrfmError, OptionError, option
-from drfm.labels.color import load_thumbnails, pixel_counts, thumbnail_histograms, transfer_tables
+from drfm.labels.color import calibrated_histograms, load_thumbnails
 from drfm.labels.strategy import check_label_settings
 from drfm.utils.io import write_json_atomic
 from drfm.utils.seeding import environment_info
-
-NUM_ORIGINS = max(HR_ORIGIN, LR_ORIGIN) + 1
 
 
 def start_run(config: dict, run_dir: str | Path, progress: bool = True, needs_test_split: bool = False) -> Trainer:
@@ -119,10 +118,10 @@ def training_color_histograms(trainer: Trainer, calibration: str) -> torch.Tenso
     shards' pixel counts are summed, so every process maps the same colours."""
     indices = list(distributed.shard(len(trainer.views)))
     thumbnails = load_thumbnails([trainer.views.source[i] for i in indices], progress=trainer.progress)
-    tables = groups = None
-    if calibration == "resolution":
-        groups = trainer.views.origin[indices]
-        counts = torch.from_numpy(pixel_counts(thumbnails, groups, NUM_ORIGINS)).to(trainer.device)
-        tables = transfer_tables(distributed.gather_rows(counts[None]).sum(dim=0).cpu().numpy())
-    local = thumbnail_histograms(thumbnails, tables=tables, groups=groups)
+
+    def total_counts(counts: np.ndarray) -> np.ndarray:
+        local = torch.from_numpy(counts).to(trainer.device)[None]
+        return distributed.gather_rows(local).sum(dim=0).cpu().numpy()
+
+    local = calibrated_histograms(thumbnails, trainer.views.origin[indices], calibration, total_counts=total_counts)
     return distributed.gather_shards(local, len(trainer.views), trainer.device)

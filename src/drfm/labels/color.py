@@ -23,7 +23,7 @@ mapping is close to the identity.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +32,12 @@ from PIL import Image
 from tqdm import tqdm
 
 from drfm.data.image_io import load_image
+from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 
 SIZE = (32, 64)           # (width, height) every image is resized to before the histogram
 STRIPES = 6
 BINS = (8, 4, 4)          # hue, saturation, value levels
+NUM_GROUPS = max(HR_ORIGIN, LR_ORIGIN) + 1   # calibration groups: the images' origins, HR_ORIGIN the reference
 
 
 def thumbnail(image: Image.Image) -> np.ndarray:
@@ -110,21 +112,25 @@ def thumbnail_histograms(thumbnails: np.ndarray, stripes: int = STRIPES, bins: t
 
 
 def calibrated_histograms(thumbnails: np.ndarray, origin: np.ndarray, calibration: str,
-                          stripes: int = STRIPES, bins: tuple[int, int, int] = BINS) -> torch.Tensor:
+                          stripes: int = STRIPES, bins: tuple[int, int, int] = BINS,
+                          total_counts: Callable[[np.ndarray], np.ndarray] | None = None) -> torch.Tensor:
     """`thumbnail_histograms` of (N, 64, 32, 3) thumbnails under labels.color_calibration: "none" as
-    they are, "resolution" with the (N,) `origin` groups' pixels mapped onto group 0's (HR_ORIGIN)."""
+    they are, "resolution" with the LR images' pixels (by the (N,) HR_ORIGIN / LR_ORIGIN `origin`)
+    mapped onto the HR images' colours. `total_counts`, when these thumbnails are one process's
+    shard, turns its (NUM_GROUPS, 3, 256) `pixel_counts` into the sum over all shards."""
     if calibration == "none":
         return thumbnail_histograms(thumbnails, stripes, bins)
     groups = np.asarray(origin, dtype=np.int64)
-    tables = transfer_tables(pixel_counts(thumbnails, groups, int(groups.max(initial=0)) + 1))
+    counts = pixel_counts(thumbnails, groups, NUM_GROUPS)
+    tables = transfer_tables(total_counts(counts) if total_counts else counts, reference=HR_ORIGIN)
     return thumbnail_histograms(thumbnails, stripes, bins, tables, groups)
 
 
 def color_histograms(paths: Sequence[str | Path], stripes: int = STRIPES, bins: tuple[int, int, int] = BINS,
                      progress: bool = False, groups: np.ndarray | None = None) -> torch.Tensor:
     """(N, stripes * prod(bins)) float32 tensor: `color_histogram` of every image file, in order;
-    with (N,) integer `groups` (0: the reference, e.g. HR_ORIGIN), each other group's pixels are
-    first calibrated onto group 0's colours (`transfer_tables`). DrfmError naming the file for an
+    with the (N,) HR_ORIGIN / LR_ORIGIN `groups` of the images, the LR images' pixels are first
+    calibrated onto the HR images' colours (`calibrated_histograms`). DrfmError naming the file for an
     unreadable image (`load_image`)."""
     thumbnails = load_thumbnails(paths, progress)
     if groups is None:
