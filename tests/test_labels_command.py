@@ -17,7 +17,8 @@ from drfm.data.demo_world import generate_demo_world
 from drfm.data.views import HR_ORIGIN, LR_ORIGIN
 from drfm.labels.cpg import pairwise_precision_recall_f1
 from drfm.labels.diagnostics import (GridPoint, cluster_size_stats, cpg_agreement, diagnose, diagnose_grid,
-                                     grid_points, mixed_share, pairwise_quality, separation)
+                                     grid_points, pairwise_quality, separation)
+from drfm.labels.strategy import mixed_share
 
 H, L = HR_ORIGIN, LR_ORIGIN
 E = torch.eye(3)

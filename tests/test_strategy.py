@@ -82,6 +82,7 @@ def test_cpg_mode_clusters_hr_and_labels_lr_and_quality_is_pairwise():
     assert result.num_clusters == 4 and result.stats["N1c"] == 12 and result.stats["num_outliers"] == 0
     assert result.stats["num_labelled_lr"] == 8 and result.ambiguous.size == 0
     assert result.stats["label_quality"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert result.stats["mixed_share"] == 1.0  # every cluster holds its person's HR and LR images
     oracle = assign_pseudo_labels(settings(oracle=True), features, features, origin, pids)
     assert np.array_equal(oracle.labels, pids) and oracle.stats["oracle"]
 
@@ -98,6 +99,10 @@ def test_dual_mode_needs_both_views_to_agree_and_leaves_unplaced_lr_images_to_l_
     result = assign_pseudo_labels(settings(mode="dual", k1=2, eps=0.4), hr, lr, origin, quality=False)
     assert result.labels.tolist() == [-1, -1, 0, -1, -1, 0] and result.num_clusters == 1
     assert result.ambiguous.tolist() == [3, 4] and result.stats["num_outliers"] == 4
+    assert result.stats["mixed_share"] == 1.0
+    by_resolution = assign_pseudo_labels(settings(mode="dual", k1=2, eps=0.4), hr, lr, np.array([0, 0, 1, 0, 0, 1]),
+                                         quality=False)
+    assert by_resolution.stats["mixed_share"] == 0.0  # the one cluster {2, 5} now holds two LR images
     sr_view_only = assign_pseudo_labels(settings(mode="sr", k1=2, eps=0.4), hr, lr, origin, quality=False)
     assert sr_view_only.num_clusters == 3 and sr_view_only.ambiguous.size == 0
 

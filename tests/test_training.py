@@ -8,6 +8,7 @@ import torch
 
 from drfm.config import load_config
 from drfm.data.demo_world import generate_demo_world
+from drfm.engine.checkpoint import summarise_epoch
 from drfm.engine.inference import run_feature_arrays
 from drfm.engine.runs import resume_run, start_run
 from drfm.errors import DrfmError
@@ -89,6 +90,8 @@ def test_oracle_labels_are_the_ground_truth_ids_and_leave_nothing_ambiguous(worl
     assert np.array_equal(trainer.pseudo.labels, expected)
     assert record["oracle"] and record["num_clusters"] == len(np.unique(pids))
     assert record["num_ambiguous"] == 0 and record["label_quality"]["f1"] == 1.0
+    assert record["mixed_share"] == 1.0, "every person of the world is seen at both resolutions"
+    assert "mixed 100%  label F 1.000" in summarise_epoch(record)
     assert "ps" not in record["losses"], "L_ps has no ambiguous LR image to sharpen"
 
 

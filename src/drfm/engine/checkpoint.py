@@ -142,6 +142,8 @@ def summarise_epoch(record: dict) -> str:
     """One human-readable line per epoch."""
     parts = [f"epoch {record['epoch']:3d}", f"clusters {record['num_clusters']}",
              f"N1c {record['N1c']}/{record['N1']}", f"LR labelled {record['num_labelled_lr']}/{record['N2']}"]
+    if record.get("mixed_share") is not None:
+        parts.append(f"mixed {record['mixed_share']:.0%}")
     if "label_quality" in record:
         parts.append(f"label F {record['label_quality']['f1']:.3f}")
     for name, value in record.get("losses", {}).items():

@@ -164,21 +164,6 @@ def separation(features: torch.Tensor, labels: np.ndarray) -> dict[str, Any]:
             "margin": margin_total / n if two else None, "images": n}
 
 
-def mixed_share(labels: np.ndarray, origin: np.ndarray) -> float | None:
-    """Share of the images in clusters of two or more whose cluster holds both HR and LR images
-    (module docstring), from (N,) labels (-1 = none) and (N,) HR_ORIGIN / LR_ORIGIN."""
-    labelled = labels >= 0
-    if not labelled.any():
-        return None
-    sizes = np.bincount(labels[labelled])
-    lr_counts = np.bincount(labels[labelled], weights=(origin[labelled] == LR_ORIGIN).astype(float),
-                            minlength=sizes.size)
-    in_groups = sizes >= 2
-    mixed = in_groups & (lr_counts > 0) & (lr_counts < sizes)
-    total = int(sizes[in_groups].sum())
-    return float(sizes[mixed].sum() / total) if total else None
-
-
 def cpg_agreement(labels: np.ndarray, num_clusters: int, hr: torch.Tensor, lr: torch.Tensor,
                   origin: np.ndarray) -> float | None:
     """Among the labelled LR images, the fraction for which argmax s_l = argmax s_sh (CPG, SPEC step
@@ -243,7 +228,7 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
         "labelled_fraction": float((labels >= 0).mean()) if labels.size else 0.0,
         "cluster_sizes": cluster_size_stats(labels),
         "separation": separation(hr, labels),
-        "mixed_share": mixed_share(labels, origin),
+        "mixed_share": stats["mixed_share"],
         "cpg_agreement": cpg_agreement(labels, pseudo.num_clusters, hr, lr, origin) if is_cpg else None,
         "quality": pairwise_quality(labels, np.asarray(pids), origin) if known else None,
         "seconds": seconds,

@@ -42,7 +42,8 @@ class PseudoLabels:
     ambiguous: np.ndarray     # (A,) indices of LR images left to L_ps (labels.mode=cpg)
     num_clusters: int
     stats: dict               # num_clusters, k1 (the one used), N1, N2, N1c, num_labelled_lr, num_ambiguous,
-                              # num_outliers, T (cpg), cluster_seconds, label_quality (when ids are known)
+                              # num_outliers, mixed_share, T (cpg), cluster_seconds, label_quality (when ids
+                              # are known)
 
 
 def standardized(features: torch.Tensor, groups: np.ndarray | None = None) -> torch.Tensor:
@@ -99,6 +100,21 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
     if settings["outliers"] == "singletons":
         labels = outliers_as_singletons(labels)
     return labels, num_outliers, k1
+
+
+def mixed_share(labels: np.ndarray, origin: np.ndarray) -> float | None:
+    """Share of the images in clusters of two or more whose cluster holds both HR and LR images
+    (`drfm.labels.diagnostics` says how to read it), from (N,) labels (-1 = none) and (N,) HR_ORIGIN / LR_ORIGIN."""
+    labelled = labels >= 0
+    if not labelled.any():
+        return None
+    sizes = np.bincount(labels[labelled])
+    lr_counts = np.bincount(labels[labelled], weights=(origin[labelled] == LR_ORIGIN).astype(float),
+                            minlength=sizes.size)
+    in_groups = sizes >= 2
+    mixed = in_groups & (lr_counts > 0) & (lr_counts < sizes)
+    total = int(sizes[in_groups].sum())
+    return float(sizes[mixed].sum() / total) if total else None
 
 
 def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndarray,
@@ -159,7 +175,7 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
     stats.update(num_clusters=num_clusters, k1=k1, N1=int(hr_idx.size), N2=int(lr_idx.size),
                  N1c=int((labels[hr_idx] >= 0).sum()), num_labelled_lr=int((labels[lr_idx] >= 0).sum()),
                  num_ambiguous=int(ambiguous.size), num_outliers=num_outliers,
-                 cluster_seconds={k: round(v, 3) for k, v in timings.items()})
+                 mixed_share=mixed_share(labels, origin), cluster_seconds={k: round(v, 3) for k, v in timings.items()})
     if quality and pids is not None and (pids >= 0).all():
         stats["label_quality"] = label_quality(labels, pids)
     return PseudoLabels(labels, ambiguous, num_clusters, stats)
