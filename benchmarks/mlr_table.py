@@ -7,7 +7,9 @@
 A run is `LABEL=CONFIG[:key=value[:key=value...]]`: the configuration, with overrides. Each
 (run, seed) trains into DIR/runs/<label>-s<seed> (spaces become '-') with `seed=<seed>` and
 evaluates with the single-shot protocol (10 trials, seed 0); a finished run (eval.json present)
-is skipped and an interrupted one resumed, so the script can be stopped and started again.
+is skipped and an interrupted one resumed, so the script can be stopped and started again; a
+run's minutes (DIR/runs/.../minutes.json) add up over the invocations that ended, failed or not
+(a killed one's minutes are lost).
 --jobs N runs N trainings at once, each with one CPU thread (OMP_NUM_THREADS=1).
 Writes DIR/results.json (every run: metrics, minutes, per-epoch log, configuration, versions)
 and DIR/table.md (mean ± std over the seeds, population std, with minutes per run).
@@ -57,12 +59,14 @@ def train_and_evaluate(root: Path, work: Path, label: str, config: str, override
         else:
             command = ["train", "--config", config, "--dataset", "mlr", "--root", str(root), "--out", str(run_dir),
                        f"seed={seed}", f"data.cache_dir={work / 'cache'}", *overrides]
+        spent = json.loads(timing_file.read_text())["minutes"] if timing_file.exists() else 0.0
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "drfm", *command, "--eval", "--quiet"], env=env,
                               capture_output=True, text=True)
+        if run_dir.is_dir():  # minutes add up over the invocations that failed and the one that finishes
+            write_json_atomic(timing_file, {"minutes": spent + (time.perf_counter() - started) / 60})
         if done.returncode != 0:
             raise SystemExit(f"{run_dir}: drfm train failed: {done.stderr.strip()}")
-        write_json_atomic(timing_file, {"minutes": (time.perf_counter() - started) / 60})
     result = json.loads((run_dir / "eval.json").read_text())
     return {"label": label, "config": config, "overrides": overrides, "seed": seed,
             **{k: result[k] for k in METRICS + ("rank1_std",)},

@@ -247,6 +247,7 @@ def test_mlr_table_second_run_skips_the_finished_run_and_only_evaluates_the_trai
     assert [(r["label"], r["seed"], r["log"]) for r in second] == [(r["label"], r["seed"], r["log"]) for r in first]
     for metric in METRICS:
         assert second[1][metric] == pytest.approx(first[1][metric], abs=1e-6)
+    assert second[1]["minutes"] > first[1]["minutes"] == mlr.minutes[1]  # the evaluation's minutes add up
     rows = table_rows(mlr.second_table)
     assert [row[:2] for row in rows] == [["drfm", "0,1"]]
     assert rows[0][2:6] == table_rows(mlr.first_table)[0][2:6]
