@@ -6,7 +6,13 @@ Each WORK folder is one written by benchmarks/mlr_table.py; its runs `drfm-s*`, 
 present, `drfm-cpg-s*` (the paper's CPG labelling with the CPU settings) and
 `drfm-paper-clustering-s*` are drawn (mean over seeds, min-max band). An optional third field
 names a work folder of an earlier preset, whose `drfm-s*` and `cc-s*` runs are drawn beside them
-as "previous preset". Writes OUT/fig6_<name>.png per folder, the name lower-cased without "MLR-".
+as "previous preset". `--curves` and `--previous-curves` replace these families by others, each
+`LEGEND=PREFIX` (runs PREFIX-s<seed>), and `--suffix` appends to every file name. Writes
+OUT/fig6_<name><suffix>.png per folder, the name lower-cased without "MLR-".
+
+    python benchmarks/make_dev_figures.py --work k1/ilids:MLR-iLIDS:final/ilids --suffix _finding14 \
+        --curves "DRFM (drfm-cpu)=drfm-cal" "CC (cc-cpu)=cc-cal" "DRFM, finding 13=drfm" \
+        --previous-curves "DRFM, CPG labels=drfm-cpg"
 """
 
 from __future__ import annotations
@@ -27,19 +33,32 @@ def family_logs(work: str, prefix: str) -> list[list[dict]]:
     return [read_log(run) for run in sorted((Path(work) / "runs").glob(f"{prefix}-s[0-9]*"))]
 
 
+def curve(text: str) -> tuple[str, str]:
+    """`LEGEND=PREFIX` -> (legend, prefix)."""
+    legend, _, prefix = text.rpartition("=")
+    if not legend or not prefix:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LEGEND=PREFIX")
+    return legend, prefix
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", nargs="+", required=True, metavar="DIR:TITLE[:PREVIOUS_DIR]",
                         help="a mlr_table.py work folder, the dataset's name for the title and, optionally, "
                              "the work folder of an earlier preset")
+    parser.add_argument("--curves", nargs="+", type=curve, default=CURVES, metavar="LEGEND=PREFIX",
+                        help="the run families of each work folder to draw")
+    parser.add_argument("--previous-curves", nargs="+", type=curve, default=PREVIOUS_CURVES, metavar="LEGEND=PREFIX",
+                        help="the run families of each earlier preset's work folder to draw")
+    parser.add_argument("--suffix", default="", help="appended to every figure's file name")
     parser.add_argument("--out", default="docs")
     args = parser.parse_args()
     for item in args.work:
         folder, name, *previous = item.split(":")
-        groups = {label: family_logs(folder, prefix) for label, prefix in CURVES}
-        for label, prefix in PREVIOUS_CURVES if previous else ():
+        groups = {label: family_logs(folder, prefix) for label, prefix in args.curves}
+        for label, prefix in args.previous_curves if previous else ():
             groups[label] = family_logs(previous[0], prefix)
-        out = Path(args.out) / f"fig6_{name.lower().replace('mlr-', '')}.png"
+        out = Path(args.out) / f"fig6_{name.lower().replace('mlr-', '')}{args.suffix}.png"
         print(plot_label_fscore({k: v for k, v in groups.items() if v}, out,
                                 title=f"{name}, CPU preset: pseudo-label F-score per epoch"))
 

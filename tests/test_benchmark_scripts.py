@@ -275,6 +275,11 @@ def test_make_dev_figures_draws_one_curve_per_run_family(mlr, tmp_path: Path):
     assert colours_drawn(tiny) == [0]  # one curve: drfm-s0 and drfm-s1 (mean and band); no cc-s*
     assert colours_drawn(four) == [0, 1, 2, 3]  # DRFM, DRFM with CPG, CC, DRFM paper clustering
     assert colours_drawn(then) == [0, 1, 2]  # DRFM, and the previous folder's DRFM and CC
+    chosen = script("make_dev_figures", "--work", f"{tmp_path / 'all4'}:MLR-All4:{mlr.work}", "--out", out,
+                    "--suffix", "_chosen", "--curves", "CC=cc", "Paper clustering=drfm-paper-clustering",
+                    "--previous-curves", "DRFM then=drfm", "Absent=cc")
+    assert chosen.stdout.splitlines() == [str(out / "fig6_all4_chosen.png")]
+    assert colours_drawn(out / "fig6_all4_chosen.png") == [0, 1, 2]  # the two chosen families, DRFM then
 
 
 # --------------------------------------------------------------------------- make_figures.py
