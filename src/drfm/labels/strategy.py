@@ -103,8 +103,9 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
 
 
 def mixed_share(labels: np.ndarray, origin: np.ndarray) -> float | None:
-    """Share of the images in clusters of two or more whose cluster holds both HR and LR images
-    (`drfm.labels.diagnostics` says how to read it), from (N,) labels (-1 = none) and (N,) HR_ORIGIN / LR_ORIGIN."""
+    """Share of the images in clusters of two or more whose cluster holds both HR and LR images, in
+    [0, 1] (None without such a cluster; `drfm.labels.diagnostics` says how to read it), from (N,)
+    labels (-1 = none) and (N,) HR_ORIGIN / LR_ORIGIN."""
     labelled = labels >= 0
     if not labelled.any():
         return None
