@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import platform
 import random
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,12 +31,28 @@ def derived_seed(*keys: int) -> int:
     return int(derived_rng(*keys).integers(2**62))
 
 
+def source_commit(folder: str | Path) -> str | None:
+    """The git commit of the checkout holding `folder` ("+dirty" appended when tracked files under
+    `folder` differ from it), or None when `folder` is not in a git checkout or git is missing."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit
+
+
 def environment_info() -> dict:
-    """Versions of the pieces that decide a result: drfm, Python, PyTorch, NumPy, device."""
+    """Versions of the pieces that decide a result: drfm (and its git commit when it runs from a
+    checkout), Python, PyTorch, NumPy, device."""
     import drfm
 
     return {
         "drfm": drfm.__version__,
+        "drfm_commit": source_commit(Path(drfm.__file__).parent),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": np.__version__,
