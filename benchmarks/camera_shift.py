@@ -9,6 +9,12 @@ every HR image and the manifest as they are and re-colours each LR image (traini
 with one fixed camera response: per channel, out = 255 * gain * (in / 255) ** gamma, clipped to
 [0, 255], with gains (R, G, B) = (1.15, 1.0, 0.8) (a warm cast) and gamma 1.3 (darker mid-tones).
 A labelling that relies on colour must then survive a colour gap that sets HR apart from LR.
+
+`--desaturate S` (0 <= S <= 1) first mixes the channels, value = (1 - S) * value + S * (the
+pixel's mean of R, G, B): a washed-out camera. No per-channel mapping undoes a mix of channels,
+so this tests what `labels.color_calibration` (a per-channel brightness transfer) cannot fix:
+
+    python benchmarks/camera_shift.py --root mlr-ilids --out mlr-ilids-cam-grey --desaturate 0.5
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ GAINS = (1.15, 1.0, 0.8)
 GAMMA = 1.3
 
 
-def camera_response(image: Image.Image, gains: tuple[float, float, float] = GAINS, gamma: float = GAMMA) -> Image.Image:
-    """The RGB `image` as the second camera renders it: 255 * gain * (value / 255) ** gamma per channel."""
+def camera_response(image: Image.Image, gains: tuple[float, float, float] = GAINS, gamma: float = GAMMA,
+                    desaturate: float = 0.0) -> Image.Image:
+    """The RGB `image` as the second camera renders it: each value mixed with the pixel's channel
+    mean by `desaturate`, then 255 * gain * (value / 255) ** gamma per channel."""
     values = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    values = (1.0 - desaturate) * values + desaturate * values.mean(axis=2, keepdims=True)
     shifted = 255.0 * np.asarray(gains) * values ** gamma
     return Image.fromarray(np.clip(np.rint(shifted), 0, 255).astype(np.uint8))
 
@@ -38,8 +47,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="a folder built by `drfm prepare mlr` (manifest.json)")
     parser.add_argument("--out", required=True, help="new folder for the copy")
+    parser.add_argument("--desaturate", type=float, default=0.0, metavar="S",
+                        help="mix each channel with the pixel's channel mean by S in [0, 1] first (default 0)")
     args = parser.parse_args()
     root, out = Path(args.root), Path(args.out)
+    if not 0.0 <= args.desaturate <= 1.0:
+        parser.error(f"--desaturate {args.desaturate}: expected a number in [0, 1]")
     if out.exists():
         parser.error(f"--out {out}: exists; give a new folder")
     manifest_path = root / "manifest.json"
@@ -52,9 +65,10 @@ def main() -> None:
         for entry in lr_entries:
             path = partial / entry["path"]
             with Image.open(path) as image:
-                shifted = camera_response(image)
+                shifted = camera_response(image, desaturate=args.desaturate)
             shifted.save(path)
-    print(f"{out}: {len(lr_entries)} LR images re-coloured (gains {GAINS}, gamma {GAMMA}); HR images unchanged")
+    print(f"{out}: {len(lr_entries)} LR images re-coloured (gains {GAINS}, gamma {GAMMA}, desaturate "
+          f"{args.desaturate}); HR images unchanged")
 
 
 if __name__ == "__main__":

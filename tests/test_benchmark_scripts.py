@@ -379,6 +379,17 @@ def test_camera_shift_recolours_the_lr_images_only_and_keeps_the_manifest(tmp_pa
     # pure pixel values by hand: gain 1.15 / 1.0 / 0.8, gamma 1.3
     pixel = np.asarray(camera_response(Image.new("RGB", (1, 1), (128, 128, 255))))[0, 0]
     assert pixel.tolist() == [round(255 * 1.15 * (128 / 255) ** 1.3), round(255 * (128 / 255) ** 1.3), 204]
+    # --desaturate mixes every channel with the pixel's mean first: (1 - 0.5) * 255 + 0.5 * 170 = 212.5
+    grey = np.asarray(camera_response(Image.new("RGB", (1, 1), (0, 255, 255)), gains=(1, 1, 1), gamma=1.0,
+                                      desaturate=0.5))[0, 0]
+    assert grey.tolist() == [85, 212, 212]
+    washed = script("camera_shift", "--root", world, "--out", tmp_path / "washed", "--desaturate", "0.5")
+    for path in lr:
+        with Image.open(world / path) as original, Image.open(tmp_path / "washed" / path) as shifted:
+            assert np.array_equal(np.asarray(shifted), np.asarray(camera_response(original, desaturate=0.5)))
+    assert "desaturate 0.5" in washed.stdout
+    bad = script("camera_shift", "--root", world, "--out", tmp_path / "y", "--desaturate", "2", expect_ok=False)
+    assert bad.returncode != 0 and "--desaturate" in bad.stderr and not (tmp_path / "y").exists()
     again = script("camera_shift", "--root", world, "--out", out, expect_ok=False)
     assert again.returncode != 0 and "exists" in again.stderr
     missing = script("camera_shift", "--root", tmp_path / "nothing", "--out", tmp_path / "x", expect_ok=False)
