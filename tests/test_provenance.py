@@ -35,9 +35,18 @@ def test_source_commit_names_the_checkout_commit_and_marks_changed_tracked_files
     assert source_commit(repo / "pkg") == f"{head}+dirty"
 
 
-def test_source_commit_is_none_outside_a_checkout(tmp_path: Path):
+def test_source_commit_is_none_outside_a_checkout_and_for_untracked_folders(tmp_path: Path):
     assert source_commit(tmp_path) is None
     assert source_commit(tmp_path / "missing") is None
+    repo = tmp_path / "project"
+    (repo / "venv" / "site-packages" / "drfm").mkdir(parents=True)
+    (repo / "readme.txt").write_text("a project\n")
+    (repo / "venv" / "site-packages" / "drfm" / "__init__.py").write_text("installed, not tracked\n")
+    git(repo, "init", "-q")
+    git(repo, "add", "readme.txt")
+    git(repo, "commit", "-q", "-m", "first")
+    assert source_commit(repo) == git(repo, "rev-parse", "HEAD")
+    assert source_commit(repo / "venv" / "site-packages" / "drfm") is None  # not the project's commit
 
 
 def test_environment_info_records_the_drfm_commit_key():

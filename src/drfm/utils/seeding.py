@@ -33,11 +33,14 @@ def derived_seed(*keys: int) -> int:
 
 def source_commit(folder: str | Path) -> str | None:
     """The git commit of the checkout holding `folder` ("+dirty" appended when tracked files under
-    `folder` differ from it), or None when `folder` is not in a git checkout or git is missing."""
+    `folder` differ from it), or None when `folder` holds no file tracked by a git checkout (a
+    package installed into a virtual environment inside some other repository) or git is missing."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
                               check=True).stdout.strip()
     try:
+        if not git("ls-files", "--", "."):
+            return None
         commit = git("rev-parse", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".")
     except (OSError, subprocess.SubprocessError):
