@@ -14,7 +14,7 @@ A labelling that relies on colour must then survive a colour gap that sets HR ap
 pixel's mean of R, G, B): a washed-out camera. No per-channel mapping undoes a mix of channels,
 so this tests what `labels.color_calibration` (a per-channel brightness transfer) cannot fix:
 
-    python benchmarks/camera_shift.py --root mlr-ilids --out mlr-ilids-cam-grey --desaturate 0.5
+    python benchmarks/camera_shift.py --root mlr-ilids --out mlr-ilids-grey --desaturate 0.5
 """
 
 from __future__ import annotations
