@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import platform
 import random
 import subprocess
@@ -48,6 +49,15 @@ def source_commit(folder: str | Path) -> str | None:
     return f"{commit}+dirty" if dirty else commit
 
 
+@functools.cache
+def drfm_source_commit() -> str | None:
+    """`source_commit` of the drfm package this process imported, looked up once per process
+    (three git calls) however many results record it."""
+    import drfm
+
+    return source_commit(Path(drfm.__file__).parent)
+
+
 def environment_info() -> dict:
     """Versions of the pieces that decide a result: drfm (and its git commit when it runs from a
     checkout), Python, PyTorch, NumPy, device."""
@@ -55,7 +65,7 @@ def environment_info() -> dict:
 
     return {
         "drfm": drfm.__version__,
-        "drfm_commit": source_commit(Path(drfm.__file__).parent),
+        "drfm_commit": drfm_source_commit(),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
         "numpy": np.__version__,
