@@ -3,13 +3,30 @@
 Module-scoped, so every test module builds its own run and cannot disturb another's files.
 """
 
+import os
 from pathlib import Path
 
-import pytest
+# Under pytest-xdist (`-n`, on by default in pyproject.toml) each worker gets an equal share of the
+# cores for torch and for the processes its tests start, instead of every worker using all of them.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
-import drfm
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+import drfm  # noqa: E402
 from drfm.api import ReIDModel
 from fixtures_runs import make_run, make_world
+
+
+if _WORKERS > 1:
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker per core, at most 4 (each holds its own torch and module fixtures)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="module")
