@@ -99,6 +99,31 @@ def test_calibration_undoes_another_cameras_colour_response():
     assert (calibrated[6:] @ calibrated[:6].T).argmax(dim=1).tolist() == list(range(6))
 
 
+def test_saturation_calibration_restores_a_washed_out_cameras_colours():
+    # 6 people (a top and a bottom hue of 6, saturation 150-255, value 120-240) and the same pixels from a
+    # second camera that halves every pixel's saturation. The per-channel RGB mapping cannot give the
+    # colours back their saturation; mapping the saturation too brings each second-camera histogram
+    # closer to its person's (mean cosine, by a margin), and the HR camera's own histograms stay as
+    # they are.
+    rng = np.random.default_rng(0)
+    hsv = np.zeros((6, 64, 32, 3), dtype=np.uint8)
+    hues = np.arange(6, dtype=np.uint8) * 42                      # 6 distinct hues, one top and one bottom each
+    hsv[:, :32, :, 0], hsv[:, 32:, :, 0] = hues[:, None, None], np.roll(hues, 2)[:, None, None]
+    hsv[..., 1] = rng.integers(150, 256, (6, 64, 32))
+    hsv[..., 2] = rng.integers(120, 241, (6, 64, 32))
+    washed = hsv.copy()
+    washed[..., 1] //= 2
+    to_rgb = lambda images: np.stack([np.asarray(Image.fromarray(image, "HSV").convert("RGB")) for image in images])
+    thumbnails, origin = np.concatenate([to_rgb(hsv), to_rgb(washed)]), np.repeat([0, 1], 6)
+    rgb_only = calibrated_histograms(thumbnails, origin, "resolution")
+    saturation = calibrated_histograms(thumbnails, origin, "resolution_saturation")
+    assert torch.equal(saturation[:6], rgb_only[:6])
+    twin = lambda rows: float((rows[6:] * rows[:6]).sum(dim=1).mean())
+    assert twin(saturation) > twin(rgb_only) + 0.03, (twin(saturation), twin(rgb_only))
+    assert (saturation[6:] @ saturation[:6].T).argmax(dim=1).tolist() == list(range(6))
+    assert calibrated_histograms(thumbnails[:0], origin[:0], "resolution_saturation").shape == (0, 6 * 128)
+
+
 def test_color_histograms_with_groups_read_the_files_and_calibrate(tmp_path):
     paths = []
     for index, (top, bottom) in enumerate([((200, 40, 40), (40, 40, 200)), ((150, 30, 30), (30, 30, 150))]):

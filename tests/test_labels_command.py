@@ -236,11 +236,11 @@ def test_color_calibration_is_a_grid_key_and_the_images_are_read_once(world: Pat
 
     monkeypatch.setattr(color, "load_thumbnails", counted)
     out = tmp_path / "calibration.json"
-    assert main(config_args(world, "--grid", "labels.color_calibration=none,resolution", "--json", str(out),
-                            "labels.color_weight=1")) == 0
+    assert main(config_args(world, "--grid", "labels.color_calibration=none,resolution,resolution_saturation",
+                            "--json", str(out), "labels.color_weight=1")) == 0
     rows = json.loads(out.read_text())["rows"]
-    assert [row["settings"] for row in rows] == [{"labels.color_calibration": "none"},
-                                                 {"labels.color_calibration": "resolution"}]
+    assert [row["settings"] for row in rows] == [{"labels.color_calibration": value}
+                                                 for value in ("none", "resolution", "resolution_saturation")]
     assert len(reads) == 1 and all(row["quality"]["all"]["f1"] > 0 for row in rows)
 
 

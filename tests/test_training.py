@@ -95,17 +95,17 @@ def test_oracle_labels_are_the_ground_truth_ids_and_leave_nothing_ambiguous(worl
     assert "ps" not in record["losses"], "L_ps has no ambiguous LR image to sharpen"
 
 
-@pytest.mark.parametrize("calibration", ["none", "resolution"])
+@pytest.mark.parametrize("calibration", ["none", "resolution", "resolution_saturation"])
 def test_color_weight_clusters_with_the_training_images_colour_histograms(world: Path, tmp_path: Path,
                                                                           calibration: str):
-    from drfm.labels.color import color_histograms
+    from drfm.labels.color import calibrated_histograms, load_thumbnails
     from drfm.labels.strategy import assign_pseudo_labels
 
     overrides = ("train.epochs=1", "train.iters_per_epoch=2", "model.pretrained=false", "input.height=64",
                  "input.width=32", "labels.k1=8", f"labels.color_calibration={calibration}", "labels.color_weight=1")
     trainer = start_run(tiny_config(world, "cc-demo", *overrides), tmp_path / "color", progress=False)
-    groups = trainer.views.origin if calibration == "resolution" else None
-    assert torch.equal(trainer.color, color_histograms(trainer.views.source, groups=groups))
+    thumbnails = load_thumbnails(trainer.views.source)
+    assert torch.equal(trainer.color, calibrated_histograms(thumbnails, trainer.views.origin, calibration))
     features, stripes = trainer.extract(0)
     trainer.label(features, stripes)
     expected = assign_pseudo_labels(trainer.config["labels"], features["hr"], features["lr"], trainer.views.origin,

@@ -186,9 +186,10 @@ class LabelsConfig:
     stripes: int = key("cluster the backbone map pooled over this many horizontal stripes (0: the features)", ge=0)
     color_weight: float = key("weight of each image's stripe colour histograms joined to the clustered "
                               "features (0: none; drfm/labels/color.py)", ge=0)
-    color_calibration: Literal["none", "resolution"] = key(
+    color_calibration: Literal["none", "resolution", "resolution_saturation"] = key(
         "colour histograms of the LR images as they are (none), or with their pixels first mapped onto the HR "
-        "images' colour distribution (resolution: undoes another camera's colour response)")
+        "images' colour distribution (resolution: undoes another camera's colour response), then their "
+        "saturation too (resolution_saturation: a camera with washed-out colours)")
     outliers: Literal["drop", "singletons"] = key(
         "images DBSCAN leaves out: drop (no label) or singletons (each its own cluster)")
     t: float = key("CPG proportion: T = (N1c / N1) * t of the LR images are labelled", gt=0, le=1)
