@@ -23,8 +23,9 @@ mapping is close to the identity.
 `labels.color_calibration: resolution_saturation` then maps the LR images' saturation the same way
 (the HSV S channel of the calibrated pixels, onto the HR images' S distribution). A camera that
 mixes its colour channels (washed-out colours, a cheap sensor) lowers every LR pixel's saturation,
-which no per-channel RGB mapping can restore; on MLR-*-grey (README finding 16) this step raises
-the colour histograms' LR-to-HR nearest-neighbour accuracy, elsewhere it changes little.
+which no per-channel RGB mapping can restore. On MLR-*-grey it raises drfm-cpu's epoch-0 label F
+by 0.01-0.04, elsewhere it moves F by -0.02 to +0.01, and trained Rank-1 does not follow (README
+finding 16): an option for a washed-out LR camera, not the presets' default.
 """
 
 from __future__ import annotations
