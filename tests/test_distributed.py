@@ -10,7 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 from drfm.config import load_config
-from drfm.labels.color import color_histograms
+from drfm.labels.color import calibrated_histograms, load_thumbnails
 from drfm.data.demo_world import generate_demo_world
 from drfm.engine.checkpoint import read_log
 
@@ -55,18 +55,21 @@ def test_two_processes_train_in_lockstep(tmp_path: Path):
     config = load_config("drfm-demo", ["train.epochs=2", "train.iters_per_epoch=2", "model.pretrained=false",
                                        "input.height=64", "input.width=32", "labels.k1=8", "labels.eps=0.9",
                                        "loss.ps_start_epoch=1", "train.device=cpu", "labels.color_weight=1",
-                                       "labels.color_calibration=resolution", "labels.standardize_by=resolution",
-                                       # drfm-cpu's labelling and loss: dual clustering, the k1 scan, L_sc
+                                       "labels.color_calibration=resolution_saturation",
+                                       "labels.standardize_by=resolution",
+                                       # drfm-cpu's labelling and loss: dual clustering, the k1 scan, L_sc;
+                                       # the calibration with both transfers (RGB, then saturation)
                                        "labels.mode=dual", "labels.k1_candidates=[4, 8, 12, 16]", "loss.kind=sc"])
     config["data"].update(dataset="mlr", root=str(tmp_path / "world"), cache_dir=str(tmp_path / "cache"))
     mp.spawn(_worker, args=(2, _free_port(), config, str(tmp_path / "run"), str(tmp_path)), nprocs=2, join=True)
     rank0, rank1 = (tmp_path / "rank0.txt").read_text(), (tmp_path / "rank1.txt").read_text()
     assert rank0 == rank1, "weights, memories and pseudo-labels must agree across processes"
     # Each process read half of the images; both hold every colour histogram, in image order, each
-    # calibrated with the pixel counts of all images (summed over the two shards).
+    # calibrated with the pixel counts of all images (summed over the two shards), RGB and saturation.
     for rank in (0, 1):
         held = torch.load(tmp_path / f"color{rank}.pt", weights_only=False)
-        assert torch.equal(held["color"], color_histograms(held["sources"], groups=held["origin"]))
+        expected = calibrated_histograms(load_thumbnails(held["sources"]), held["origin"], "resolution_saturation")
+        assert torch.equal(held["color"], expected)
     log = read_log(tmp_path / "run")
     assert [r["epoch"] for r in log] == [0, 1]
     assert all(r["k1"] in (8, 12) for r in log)  # an interior candidate, the same in both processes
