@@ -125,6 +125,11 @@ def apply_tables(pixels: np.ndarray, tables: np.ndarray, groups: np.ndarray) -> 
     return tables[groups[:, None, None, None], channels, pixels.astype(np.int64)]
 
 
+def hsv_thumbnails(rgb: np.ndarray) -> np.ndarray:
+    """(N, 64, 32, 3) uint8 `to_hsv` of (N, 64, 32, 3) uint8 RGB thumbnails."""
+    return np.stack([to_hsv(image) for image in rgb]) if len(rgb) else np.empty_like(rgb)
+
+
 def hsv_histograms(hsv: np.ndarray, stripes: int = STRIPES, bins: tuple[int, int, int] = BINS) -> torch.Tensor:
     """(N, stripes * prod(bins)) float32 `hsv_histogram` of (N, 64, 32, 3) uint8 HSV thumbnails."""
     rows = [hsv_histogram(image, stripes, bins) for image in hsv]
@@ -148,7 +153,7 @@ def calibrated_histograms(thumbnails: np.ndarray, origin: np.ndarray, calibratio
                                                     reference=HR_ORIGIN), groups)
 
     rgb = thumbnails if calibration == "none" else calibrated(thumbnails)
-    hsv = np.stack([to_hsv(image) for image in rgb]) if len(rgb) else np.empty_like(rgb)
+    hsv = hsv_thumbnails(rgb)
     if calibration == "resolution_saturation":
         hsv[..., 1:2] = calibrated(hsv[..., 1:2])
     return hsv_histograms(hsv, stripes, bins)
@@ -162,5 +167,5 @@ def color_histograms(paths: Sequence[str | Path], stripes: int = STRIPES, bins: 
     unreadable image (`load_image`)."""
     thumbnails = load_thumbnails(paths, progress)
     if groups is None:
-        return calibrated_histograms(thumbnails, np.zeros(len(thumbnails), dtype=np.int64), "none", stripes, bins)
+        return hsv_histograms(hsv_thumbnails(thumbnails), stripes, bins)
     return calibrated_histograms(thumbnails, groups, "resolution", stripes, bins)
