@@ -155,7 +155,7 @@ REJECTED = [
     ("preprocess.sr_backend=nope", r"preprocess.sr_backend=nope: expected one of bicubic, .*got 'nope'"),
     ("preprocess.factor=0", r"preprocess.factor=0: expected an integer >= 1, got 0"),
     ("model.backbone=vgg", r"model.backbone=vgg: expected one of resnet50, resnet18, efficientnet_lite0, "
-                           r"got 'vgg'"),
+                           r"efficientnet_lite1, efficientnet_lite2, got 'vgg'"),
     ("model.pretrained=3", r"model.pretrained=3: expected true or false or a state-dict file path, got 3"),
     ("model.last_stride=3", r"model.last_stride=3: expected one of 1, 2, got 3"),
     ("model.pooling=max", r"model.pooling=max: expected one of avg, gem, got 'max'"),

