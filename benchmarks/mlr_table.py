@@ -12,7 +12,9 @@ run's minutes (DIR/runs/.../minutes.json) add up over the invocations that ended
 (a killed one's minutes are lost).
 --jobs N runs N trainings at once, each with one CPU thread (OMP_NUM_THREADS=1).
 Writes DIR/results.json (every run: metrics, minutes, per-epoch log, configuration, versions)
-and DIR/table.md (mean ± std over the seeds, population std, with minutes per run).
+and DIR/table.md (mean ± std over the seeds, population std, with minutes per run). Both keep the
+records of earlier invocations on the same work folder and dataset (a run named again replaces
+its record), so several invocations build one table.
 """
 
 from __future__ import annotations
@@ -90,6 +92,18 @@ def table(records: list[dict], labels: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def earlier_records(work: Path, root: Path, replaced: set[tuple[str, int]]) -> list[dict]:
+    """The records of WORK/results.json written for the same dataset root, less the (label, seed)
+    pairs in `replaced`; none when there is no such file."""
+    path = work / "results.json"
+    if not path.is_file():
+        return []
+    earlier = json.loads(path.read_text())
+    if earlier.get("root") != str(root):
+        raise SystemExit(f"{path}: written for dataset {earlier.get('root')!r}, not {str(root)!r}; use another --work")
+    return [record for record in earlier["records"] if (record["label"], record["seed"]) not in replaced]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", required=True, help="MLR dataset folder (drfm prepare mlr)")
@@ -102,7 +116,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     work, root = Path(args.work), Path(args.root)
     jobs = [(label, config, overrides, seed) for seed in seeds for label, config, overrides in runs]
-    records: list[dict] = []
+    records = earlier_records(work, root, {(label, seed) for label, _, _, seed in jobs})
+    labels = list(dict.fromkeys([record["label"] for record in records] + [label for label, _, _ in runs]))
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = [pool.submit(train_and_evaluate, root, work, *job[:3], job[3]) for job in jobs]
         for future in futures:
@@ -113,7 +128,7 @@ def main() -> None:
             write_json_atomic(work / "results.json", {"root": str(root), "records": records,
                                                       "environment": environment_info()})
             with atomic_path(work / "table.md") as tmp:
-                tmp.write_text(table(records, [label for label, _, _ in runs]))
+                tmp.write_text(table(records, labels))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ TAB_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40))  # 
 TINY = ["train.device=cpu", "model.pretrained=false", "input.height=64", "input.width=32", "train.epochs=1",
         "train.iters_per_epoch=2", "labels.k1=8", "labels.k2=4", "labels.eps=0.9", "preprocess.sr_backend=bicubic"]
 RUN = f"drfm=drfm-demo:{':'.join(TINY)}"  # LABEL=CONFIG:key=value:...
+UNTRAINED_RUN = f"untrained=drfm-demo:{':'.join(TINY)}:train.epochs=0"
 METRICS = ("rank1", "rank5", "rank10", "mAP")
 
 
@@ -160,7 +161,8 @@ def mlr(tmp_path_factory) -> SimpleNamespace:
 
     First: run `drfm` (drfm-demo with the TINY overrides), seeds 0 and 1, two jobs at once. Then
     drfm-s1's eval.json is removed (a trained run whose evaluation did not finish) and the same
-    command runs again: drfm-s0 must be skipped, drfm-s1 resumed, which only evaluates it.
+    command runs again: drfm-s0 must be skipped, drfm-s1 resumed, which only evaluates it. Third:
+    another run (`untrained`, seed 0) on the same work folder, whose records must join the others.
     """
     base = tmp_path_factory.mktemp("mlr_table")
     world, work = base / "world", base / "work"
@@ -181,6 +183,10 @@ def mlr(tmp_path_factory) -> SimpleNamespace:
     state.second_stdout = second.stdout
     state.second_results = json.loads((work / "results.json").read_text())
     state.second_table = (work / "table.md").read_text()
+    third = script("mlr_table", "--root", world, "--work", work, "--seeds", 0, "--runs", f"{UNTRAINED_RUN}")
+    state.third_stdout = third.stdout
+    state.third_results = json.loads((work / "results.json").read_text())
+    state.third_table = (work / "table.md").read_text()
     return state
 
 
@@ -199,7 +205,7 @@ def test_mlr_table_trains_evaluates_and_writes_results_and_table(mlr):
     records = results["records"]
     assert [(r["label"], r["config"], r["seed"], r["overrides"]) for r in records] == \
         [("drfm", "drfm-demo", seed, TINY) for seed in (0, 1)]
-    assert sorted(p.name for p in mlr.runs.iterdir()) == ["drfm-s0", "drfm-s1"]
+    assert sorted(p.name for p in mlr.runs.iterdir()) == ["drfm-s0", "drfm-s1", "untrained-s0"]  # untrained: third
     for record in records:
         seed, run = record["seed"], mlr.runs / f"drfm-s{record['seed']}"
         assert {"config.yaml", "checkpoint.pt", "log.jsonl", "eval.json", "minutes.json"} <= set(mlr.before[seed])
@@ -252,6 +258,26 @@ def test_mlr_table_second_run_skips_the_finished_run_and_only_evaluates_the_trai
     assert [row[:2] for row in rows] == [["drfm", "0,1"]]
     assert rows[0][2:6] == table_rows(mlr.first_table)[0][2:6]
     assert len(mlr.second_stdout.splitlines()) == 2
+
+
+@pytest.mark.slow
+def test_mlr_table_keeps_the_records_of_earlier_invocations(mlr):
+    third = mlr.third_results["records"]
+    assert third[:2] == mlr.second_results["records"]  # drfm seeds 0 and 1, read back as they were
+    assert [(r["label"], r["seed"], r["overrides"][-1]) for r in third[2:]] == [("untrained", 0, "train.epochs=0")]
+    assert third[2]["log"] == [] and mlr.third_stdout.splitlines() == [
+        f"untrained seed 0: Rank-1 {third[2]['rank1']:.1f} mAP {third[2]['mAP']:.1f} ({third[2]['minutes']:.1f} min)"]
+    rows = table_rows(mlr.third_table)
+    assert [row[:2] for row in rows] == [["drfm", "0,1"], ["untrained", "0"]]
+    assert rows[0] == table_rows(mlr.second_table)[0] and rows[1][6] == "-"
+
+
+def test_mlr_table_refuses_a_work_folder_of_another_dataset(tmp_path: Path):
+    (tmp_path / "results.json").write_text(json.dumps({"root": "mlr-ilids", "records": [], "environment": {}}))
+    done = script("mlr_table", "--root", "mlr-3dpes", "--work", tmp_path, "--runs", RUN, expect_ok=False)
+    assert done.returncode != 0 and not (tmp_path / "runs").exists()
+    assert done.stderr.strip() == (f"{tmp_path / 'results.json'}: written for dataset 'mlr-ilids', not 'mlr-3dpes'; "
+                                   "use another --work")
 
 
 # --------------------------------------------------------------------------- make_dev_figures.py
