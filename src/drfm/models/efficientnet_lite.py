@@ -6,17 +6,18 @@ The architecture follows the EfficientNet-Lite definition (Tan & Le, 2019; the "
 MBConv blocks with ReLU6, no squeeze-and-excitation, a stem of 32 and a head of 1280 channels that
 do not scale with width; Lite1 (depth x1.1) and Lite2 (width x1.1, depth x1.2) repeat the middle
 stages more (and Lite2 widens them), the first and last stage stay one block (:data:`LITE_STAGES`,
-checked against the shipped state dicts). The shipped weights were trained with TensorFlow's "SAME" padding, which
-pads a stride-2 convolution asymmetrically (one pixel more at the bottom/right); :class:`SameConv2d`
-reproduces it, and BatchNorm uses TensorFlow's epsilon 1e-3. The network expects inputs scaled to
-[-1, 1] ((pixel - 127) / 128); :class:`EfficientNetLite` takes ImageNet-normalised images like
-every other backbone here and converts them itself. Both choices were checked on natural images:
-the batch statistics entering each BatchNorm match the stored running statistics more closely with
-SAME padding than with symmetric padding (most clearly after the stride-2 blocks), and with [-1, 1]
-input than with ImageNet mean/std input (which also turns the top-1 class of a daisy photo wrong).
+checked against the shipped state dicts). The shipped weights were trained with TensorFlow's "SAME"
+padding, which pads a stride-2 convolution asymmetrically (one pixel more at the bottom/right);
+:class:`SameConv2d` reproduces it, and BatchNorm uses TensorFlow's epsilon 1e-3. The network
+expects inputs scaled to [-1, 1] ((pixel - 127) / 128); :class:`EfficientNetLite` takes
+ImageNet-normalised images like every other backbone here and converts them itself. Both choices
+were checked on natural images with Lite0: the batch statistics entering each BatchNorm match the stored
+running statistics more closely with SAME padding than with symmetric padding (most clearly after
+the stride-2 blocks), and with [-1, 1] input than with ImageNet mean/std input (which also turns
+the top-1 class of a daisy photo wrong).
 
 The output is the 1280-channel map after the head convolution (part of the ImageNet-trained
-network) rather than the 320-channel map before it.
+network) rather than the 320-channel (Lite2: 352) map before it.
 
 The stored state dict names modules with a leading underscore per component
 (``_blocks.3._depthwise_conv.weight``); :func:`convert_state_dict` strips those and drops the
@@ -139,10 +140,10 @@ class MBConvBlock(nn.Module):
 
 
 class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite trunk of `variant` (a key of :data:`LITE_STAGES`): ImageNet-normalised images (B, 3, H, W) -> feature map
-    (B, 1280, H / s, W / s) after the 1x1 head convolution (+BN, ReLU6), with s = 32, or 16 when
-    ``last_stride=1`` (the stride of the last strided stage, the fifth of seven, set to 1 for re-ID
-    resolution: 256x128 gives a 16x8 map)."""
+    """EfficientNet-Lite trunk of `variant` (a key of :data:`LITE_STAGES`): ImageNet-normalised
+    images (B, 3, H, W) -> feature map (B, 1280, H / s, W / s) after the 1x1 head convolution (+BN,
+    ReLU6), with s = 32, or 16 when ``last_stride=1`` (the stride of the last strided stage, the
+    sixth of seven, Lite0's blocks 11-14, set to 1 for re-ID resolution: 256x128 gives a 16x8 map)."""
 
     out_channels = HEAD_CHANNELS
 
