@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -52,36 +52,39 @@ class StageSpec:
     repeats: int
 
 
+LITE0_STAGES: tuple[StageSpec, ...] = (
+    StageSpec(3, 1, 1, 16, 1),
+    StageSpec(3, 2, 6, 24, 2),
+    StageSpec(5, 2, 6, 40, 2),
+    StageSpec(3, 2, 6, 80, 3),
+    StageSpec(5, 1, 6, 112, 3),
+    StageSpec(5, 2, 6, 192, 4),
+    StageSpec(3, 1, 6, 320, 1),
+)
+"""EfficientNet-Lite0 (width and depth multipliers 1.0): output stride 32 at full strides."""
+
+
+def scaled_stages(width: float, depth: float) -> tuple[StageSpec, ...]:
+    """Lite0's stages under EfficientNet's compound scaling as the Lite variants apply it: every
+    stage's channels times `width`, rounded to the nearest multiple of 8 (never below 90 % of the
+    product); every stage's repeats times `depth`, rounded up, except the first and the last stage,
+    which stay as they are."""
+    def channels(base: int) -> int:
+        rounded = max(8, int(base * width + 4) // 8 * 8)
+        return rounded + 8 if rounded < 0.9 * base * width else rounded
+
+    last = len(LITE0_STAGES) - 1
+    return tuple(replace(stage, out_channels=channels(stage.out_channels),
+                         repeats=stage.repeats if index in (0, last) else math.ceil(stage.repeats * depth))
+                 for index, stage in enumerate(LITE0_STAGES))
+
+
 LITE_STAGES: dict[str, tuple[StageSpec, ...]] = {
-    "lite0": (
-        StageSpec(3, 1, 1, 16, 1),
-        StageSpec(3, 2, 6, 24, 2),
-        StageSpec(5, 2, 6, 40, 2),
-        StageSpec(3, 2, 6, 80, 3),
-        StageSpec(5, 1, 6, 112, 3),
-        StageSpec(5, 2, 6, 192, 4),
-        StageSpec(3, 1, 6, 320, 1),
-    ),
-    "lite1": (
-        StageSpec(3, 1, 1, 16, 1),
-        StageSpec(3, 2, 6, 24, 3),
-        StageSpec(5, 2, 6, 40, 3),
-        StageSpec(3, 2, 6, 80, 4),
-        StageSpec(5, 1, 6, 112, 4),
-        StageSpec(5, 2, 6, 192, 5),
-        StageSpec(3, 1, 6, 320, 1),
-    ),
-    "lite2": (
-        StageSpec(3, 1, 1, 16, 1),
-        StageSpec(3, 2, 6, 24, 3),
-        StageSpec(5, 2, 6, 48, 3),
-        StageSpec(3, 2, 6, 88, 4),
-        StageSpec(5, 1, 6, 120, 4),
-        StageSpec(5, 2, 6, 208, 5),
-        StageSpec(3, 1, 6, 352, 1),
-    ),
+    "lite0": LITE0_STAGES,
+    "lite1": scaled_stages(width=1.0, depth=1.1),
+    "lite2": scaled_stages(width=1.1, depth=1.2),
 }
-"""The stages of each variant: output stride 32 at full strides."""
+"""The stages of each variant (output stride 32 at full strides)."""
 
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
