@@ -216,6 +216,20 @@ def test_sparse_path_matches_the_dense_reference():
     assert adjusted_rand_score(expected, labels) >= 0.99
 
 
+def test_longer_knn_lists_give_the_same_distances_as_a_search_at_k1():
+    # A k1 scan searches once at its largest k1 and hands every candidate the first k1 columns.
+    x, _ = clustered(300, 16, 12, seed=3)
+    neighbours = knn(x, 25, faiss_ok=False)
+    for k1, k2 in ((6, 2), (15, 6), (25, 6)):
+        reused = jaccard_distance(x, k1, k2, neighbours=neighbours)
+        searched = jaccard_distance(x, k1, k2, faiss_ok=False)
+        assert (reused != searched).nnz == 0
+    with pytest.raises(DrfmError, match="at least k1=26 columns"):
+        jaccard_distance(x, 26, 6, neighbours=neighbours)
+    with pytest.raises(DrfmError, match="300 rows"):
+        jaccard_distance(x, 6, 2, neighbours=(neighbours[0][:10], neighbours[1][:10]))
+
+
 def test_jaccard_distance_rejects_bad_input():
     x = two_pairs(60.0, 30.0)
     with pytest.raises(DrfmError, match="k1"):

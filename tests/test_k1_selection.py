@@ -8,6 +8,9 @@ import torch
 import torch.nn.functional as F
 
 from drfm.config import load_config
+from drfm.labels import jaccard as jaccard_module
+from drfm.labels import knn as knn_module
+from drfm.labels import strategy as strategy_module
 from drfm.labels.k1_selection import labelling_agreement, most_stable
 from drfm.labels.strategy import cluster_with_settings, label_quality
 
@@ -60,3 +63,31 @@ def test_candidates_recover_groups_a_small_fixed_k1_splits():
     assert k1 == 6
     _, _, k1 = cluster_with_settings(few[:10], {**settings, "k1": 4, "k1_candidates": [3, 6, 12]})
     assert k1 == 4
+
+
+def test_a_scan_searches_the_neighbours_once_at_its_largest_k1(monkeypatch):
+    rng = np.random.default_rng(1)
+    ids = np.repeat(np.arange(5), 12)
+    features = F.normalize(torch.tensor(np.eye(16)[ids] + 0.3 * rng.standard_normal((len(ids), 16)),
+                                        dtype=torch.float32), dim=1)
+    settings = {**load_config("drfm", [])["labels"], "k2": 2, "eps": 0.5, "min_samples": 2,
+                "k1_candidates": [4, 8, 12, 16]}
+    searches = []
+    real_knn = knn_module.knn
+
+    def counting_knn(rows: torch.Tensor, k: int, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        searches.append(k)
+        return real_knn(rows, k, **kwargs)
+
+    monkeypatch.setattr(strategy_module, "knn", counting_knn)
+    monkeypatch.setattr(jaccard_module, "knn", counting_knn)
+    timings: dict = {}
+    labels, _, k1 = cluster_with_settings(features, settings, timings)
+    assert searches == [16] and timings["knn"] > 0
+    # Each candidate clusters as a search at that k1 alone would.
+    for candidate in settings["k1_candidates"]:
+        searches.clear()
+        alone, _, _ = cluster_with_settings(features, {**settings, "k1": candidate, "k1_candidates": []})
+        assert searches == [candidate]
+        if candidate == k1:
+            assert alone.tolist() == labels.tolist()

@@ -21,6 +21,7 @@ def cluster_features(
     *,
     chunk_size: int | None = None,
     faiss_ok: bool = True,
+    neighbours: tuple[torch.Tensor, torch.Tensor] | None = None,
     timings: dict[str, float] | None = None,
 ) -> np.ndarray:
     """Cluster L2-normalised feature rows; the cluster-contrast recipe in O(N * k) memory.
@@ -35,6 +36,8 @@ def cluster_features(
         eps: DBSCAN radius on the Jaccard distance, 0 < eps < 1.
         min_samples: DBSCAN core-point threshold (the point itself counted), >= 1.
         chunk_size, faiss_ok: passed to the kNN search (see ``drfm.labels.knn.knn``).
+        neighbours: the features' kNN lists with k1 or more columns, reused instead of a search
+            (see ``drfm.labels.jaccard.jaccard_distance``).
         timings: if given, seconds per stage are added to it (a stage not yet in it starts at 0):
             knn, reciprocal, expansion, query_expansion, jaccard, dbscan.
 
@@ -46,7 +49,8 @@ def cluster_features(
     if not isinstance(min_samples, int) or min_samples < 1:
         raise DrfmError(f"min_samples: expected a positive integer, got {min_samples!r}")
     stages = timings if timings is not None else {}
-    distances = jaccard_distance(features, k1, k2, chunk_size=chunk_size, faiss_ok=faiss_ok, timings=stages)
+    distances = jaccard_distance(features, k1, k2, chunk_size=chunk_size, faiss_ok=faiss_ok,
+                                 neighbours=neighbours, timings=stages)
     start = time.perf_counter()
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
     stages["dbscan"] = stages.get("dbscan", 0.0) + time.perf_counter() - start

@@ -193,6 +193,7 @@ def jaccard_distance(
     *,
     chunk_size: int | None = None,
     faiss_ok: bool = True,
+    neighbours: tuple[torch.Tensor, torch.Tensor] | None = None,
     timings: dict[str, float] | None = None,
 ) -> sp.csr_matrix:
     """Sparse k-reciprocal Jaccard distance of L2-normalised feature rows.
@@ -204,6 +205,9 @@ def jaccard_distance(
         k2: query-expansion neighbourhood, self included, 1 <= k2 <= k1.
         chunk_size: query rows per similarity block of the kNN search (see ``knn``).
         faiss_ok: allow faiss for the kNN search when installed.
+        neighbours: (dist, idx) of these features from ``knn`` with k1 or more columns, used in
+            place of a new search (their first k1 columns: a k1 scan searches once, at its
+            largest k1); None searches.
         timings: if given, seconds per stage are added to it (a stage not yet in it starts at 0):
             knn, reciprocal, expansion, query_expansion, jaccard.
 
@@ -230,8 +234,12 @@ def jaccard_distance(
         stages[name] = stages.get(name, 0.0) + now - clock
         clock = now
 
-    dist_t, idx_t = knn(features, k1, chunk_size=chunk_size, faiss_ok=faiss_ok)
-    dist, idx = dist_t.numpy(), idx_t.numpy().astype(np.int32)
+    if neighbours is None:
+        neighbours = knn(features, k1, chunk_size=chunk_size, faiss_ok=faiss_ok)
+    elif neighbours[1].shape[0] != n or neighbours[1].shape[1] < k1:
+        raise DrfmError(f"neighbours: expected kNN lists of the {n} rows with at least k1={k1} columns, "
+                        f"got shape {tuple(neighbours[1].shape)}")
+    dist, idx = neighbours[0][:, :k1].contiguous().numpy(), neighbours[1][:, :k1].numpy().astype(np.int32)
     lap("knn")
     reciprocal = reciprocal_sets(idx, k1)
     half = reciprocal_sets(idx, half_k(k1))

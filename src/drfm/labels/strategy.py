@@ -32,6 +32,7 @@ from drfm.errors import DrfmError
 from drfm.labels.cluster import cluster_features, outliers_as_singletons
 from drfm.labels.cpg import cross_resolution_pseudo_labels, pairwise_precision_recall_f1, relabel_contiguous
 from drfm.labels.k1_selection import MIN_CANDIDATES, most_stable
+from drfm.labels.knn import knn
 
 
 @dataclass
@@ -69,7 +70,8 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
     """((N,) int64 cluster labels, number of DBSCAN outliers, the k1 used) of L2-normalised (N, D)
     features under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
     `k1_candidates` (the most stable k1 of these, `drfm.labels.k1_selection`, when three or more of
-    them are at most N; else k1; `timings` then sums each stage's seconds over the scan),
+    them are at most N, from one kNN search at the largest; else k1; `timings` then sums each
+    stage's seconds over the scan),
     `standardize` (z-score the features first: over all rows, or with `standardize_by: resolution`
     over the HR rows and the LR rows apart, as the (N,) `origin` of the rows says), `color_weight`
     (> 0: join the (N, C) unit `color` histograms of the same rows, each part standardised or
@@ -86,13 +88,21 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
         color = standardized(color, groups) if standardize else F.normalize(color, dim=1)
         features = F.normalize(torch.cat([features, settings["color_weight"] * color], dim=1), dim=1)
 
+    candidates = [k1 for k1 in settings["k1_candidates"] if k1 <= len(features)]
+    scan = len(candidates) >= MIN_CANDIDATES
+    neighbours = None
+    if scan:
+        started = time.perf_counter()
+        neighbours = knn(features, max(candidates))
+        if timings is not None:
+            timings["knn"] = timings.get("knn", 0.0) + time.perf_counter() - started
+
     def cluster(k1: int) -> np.ndarray:
         return relabel_contiguous(torch.as_tensor(cluster_features(
             features, k1=k1, k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
-            timings=timings))).numpy()
+            neighbours=neighbours, timings=timings))).numpy()
 
-    candidates = [k1 for k1 in settings["k1_candidates"] if k1 <= len(features)]
-    if len(candidates) >= MIN_CANDIDATES:
+    if scan:
         k1, labels, _ = most_stable(candidates, cluster)
     else:
         k1, labels = settings["k1"], cluster(settings["k1"])
