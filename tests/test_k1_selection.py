@@ -12,7 +12,7 @@ from drfm.labels import jaccard as jaccard_module
 from drfm.labels import knn as knn_module
 from drfm.labels import strategy as strategy_module
 from drfm.labels.k1_selection import labelling_agreement, most_stable
-from drfm.labels.strategy import cluster_with_settings, label_quality
+from drfm.labels.strategy import adapted_k2, cluster_with_settings, label_quality
 
 
 def test_agreement_is_the_pairwise_f_score_with_left_out_images_alone():
@@ -91,3 +91,30 @@ def test_a_scan_searches_the_neighbours_once_at_its_largest_k1(monkeypatch):
         assert searches == [candidate]
         if candidate == k1:
             assert alone.tolist() == labels.tolist()
+
+
+def test_k2_ratio_makes_the_labels_at_the_scans_k1_with_k2_scaled_to_it():
+    settings = load_config("drfm-cpu", [])["labels"]
+    assert settings["k2"] == 2 and settings["k2_ratio"] is None
+    assert adapted_k2(settings, 25) == 2
+    scaled = {**settings, "k2_ratio": 0.2}
+    # round(0.2 k1), never below labels.k2 nor above k1: the paper's 6 at k1 = 30.
+    assert [adapted_k2(scaled, k1) for k1 in (6, 10, 12, 13, 20, 25, 30)] == [2, 2, 2, 3, 4, 5, 6]
+    assert adapted_k2({**scaled, "k2_ratio": 1.0, "k2": 1}, 4) == 4
+    # The scan chooses k1 at labels.k2 as before; the chosen k1's labels are then made at the scaled k2.
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(6), 16)
+    features = F.normalize(torch.tensor(np.eye(32)[ids] + 0.2 * rng.standard_normal((len(ids), 32)),
+                                        dtype=torch.float32), dim=1)
+    scan = {**settings, "standardize": False, "color_weight": 0.0, "k1_candidates": [3, 6, 12, 18, 24, 30],
+            "eps": 0.5}
+    plain, _, k1 = cluster_with_settings(features, scan)
+    ratio, _, k1_ratio = cluster_with_settings(features, {**scan, "k2_ratio": 0.25})
+    assert k1_ratio == k1 and adapted_k2({**scan, "k2_ratio": 0.25}, k1) > 2
+    expected, _, _ = cluster_with_settings(features, {**scan, "k1": k1, "k2": adapted_k2({**scan, "k2_ratio": 0.25}, k1),
+                                                      "k1_candidates": []})
+    assert ratio.tolist() == expected.tolist() != plain.tolist()
+    # Without a scan, labels.k1 with the scaled k2.
+    fixed, _, _ = cluster_with_settings(features, {**scan, "k1_candidates": [], "k1": 20, "k2_ratio": 0.25})
+    at_five, _, _ = cluster_with_settings(features, {**scan, "k1_candidates": [], "k1": 20, "k2": 5})
+    assert fixed.tolist() == at_five.tolist()

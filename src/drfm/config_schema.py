@@ -178,6 +178,10 @@ class LabelsConfig:
         "values above the clustered images are skipped; fewer than 3 left, or []: labels.k1)", ge=1)
     k2: int = key("query-expansion neighbourhood size (self included), at most labels.k1 and every "
                   "labels.k1_candidates", ge=1)
+    k2_ratio: float | None = key(
+        "null: labels.k2 throughout; r: the labels are made with k2 = max(labels.k2, round(r * k1)) at the k1 "
+        "in use, the k1 scan's choice (the scan itself runs at labels.k2); the paper's k2 / k1 is 6 / 30 = 0.2",
+        gt=0, le=1)
     eps: float = key("DBSCAN radius on the Jaccard distance", gt=0, lt=1)
     min_samples: int = key("DBSCAN core-point threshold (the point itself counted)", ge=1)
     standardize: bool = key("z-score each feature dimension over the clustered images before the kNN search")

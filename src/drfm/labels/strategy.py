@@ -68,7 +68,8 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
                           color: torch.Tensor | None = None,
                           origin: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
     """((N,) int64 cluster labels, number of DBSCAN outliers, the k1 used) of L2-normalised (N, D)
-    features under the labels.* settings: k1, k2, eps, min_samples of the Jaccard + DBSCAN step,
+    features under the labels.* settings: k1, k2 (`adapted_k2` with `k2_ratio`), eps, min_samples of
+    the Jaccard + DBSCAN step,
     `k1_candidates` (the most stable k1 of these, `drfm.labels.k1_selection`, when three or more of
     them are at most N, from one kNN search at the largest; else k1; `timings` then sums each
     stage's seconds over the scan),
@@ -97,19 +98,31 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
         if timings is not None:
             timings["knn"] = timings.get("knn", 0.0) + time.perf_counter() - started
 
-    def cluster(k1: int) -> np.ndarray:
+    def cluster(k1: int, k2: int = settings["k2"]) -> np.ndarray:
         return relabel_contiguous(torch.as_tensor(cluster_features(
-            features, k1=k1, k2=settings["k2"], eps=settings["eps"], min_samples=settings["min_samples"],
+            features, k1=k1, k2=k2, eps=settings["eps"], min_samples=settings["min_samples"],
             neighbours=neighbours, timings=timings))).numpy()
 
     if scan:
         k1, labels, _ = most_stable(candidates, cluster)
+        if adapted_k2(settings, k1) != settings["k2"]:
+            labels = cluster(k1, adapted_k2(settings, k1))
     else:
-        k1, labels = settings["k1"], cluster(settings["k1"])
+        k1 = settings["k1"]
+        labels = cluster(k1, adapted_k2(settings, k1))
     num_outliers = int((labels < 0).sum())
     if settings["outliers"] == "singletons":
         labels = outliers_as_singletons(labels)
     return labels, num_outliers, k1
+
+
+def adapted_k2(settings: dict, k1: int) -> int:
+    """The k2 of the clustering that makes the labels at this k1: labels.k2, or with labels.k2_ratio
+    r, max(labels.k2, round(r * k1)) (at most k1), which keeps the paper's k2 / k1 = 6 / 30 when k1
+    comes from the data (README finding 19)."""
+    if settings["k2_ratio"] is None:
+        return settings["k2"]
+    return min(k1, max(settings["k2"], round(settings["k2_ratio"] * k1)))
 
 
 def mixed_share(labels: np.ndarray, origin: np.ndarray) -> float | None:
