@@ -23,7 +23,7 @@ from drfm.labels.strategy import mixed_share
 H, L = HR_ORIGIN, LR_ORIGIN
 E = torch.eye(3)
 TINY = ["train.device=cpu", "model.pretrained=false", "input.height=64", "input.width=32", "labels.k1=8"]
-ROW_KEYS = {"settings", "k1", "num_clusters", "num_outliers", "N1", "N2", "N1c", "T", "num_labelled_lr",
+ROW_KEYS = {"settings", "k1", "k2", "num_clusters", "num_outliers", "N1", "N2", "N1c", "T", "num_labelled_lr",
             "num_ambiguous", "labelled_fraction", "cluster_sizes", "separation", "mixed_share", "cpg_agreement",
             "quality", "seconds"}
 
@@ -158,7 +158,8 @@ def test_labels_of_an_untrained_configuration_and_of_a_run(world: Path, tmp_path
                             "--grid", "labels.k1=6,8,10", "--json", str(out))) == 0
     printed = capsys.readouterr().out.splitlines()
     assert printed[0].startswith("mlr-demo") and "24 HR + 12 LR training images, 6 identities" in printed[0]
-    assert printed[1].split()[:5] == ["eps", "outliers", "k1", "k1-used", "clusters"] and len(printed) == 2 + 12 + 1
+    assert printed[1].split()[:6] == ["eps", "outliers", "k1", "k1-used", "k2-used", "clusters"]
+    assert len(printed) == 2 + 12 + 1
     result = json.loads(out.read_text())
     assert {"config", "seeds", "environment", "dataset", "model", "grid", "rows"} <= set(result)
     assert result["model"]["source"] == "untrained" and result["dataset"]["train_images"] == 36
@@ -168,7 +169,7 @@ def test_labels_of_an_untrained_configuration_and_of_a_run(world: Path, tmp_path
     assert len(rows) == 2 * 2 * 3 and all(set(row) == ROW_KEYS for row in rows)
     assert rows[1]["settings"] == {"labels.eps": 0.6, "labels.outliers": "drop", "labels.k1": 8}
     for row in rows:
-        assert row["k1"] == row["settings"]["labels.k1"]
+        assert row["k1"] == row["settings"]["labels.k1"] and row["k2"] == 2  # drfm-demo's labels.k2
         assert row["N1"] + row["N2"] == 36 and row["N1"] == 24
         assert row["num_labelled_lr"] + row["num_ambiguous"] == row["N2"]
         assert set(row["quality"]) == {"all", "hr", "lr"}

@@ -235,6 +235,7 @@ def format_table(rows: list[dict], keys: list[str]) -> str:
                                       for key in keys]
     columns += [
         ("k1-used", lambda r: _show(r["k1"], "d")),
+        ("k2-used", lambda r: _show(r["k2"], "d")),
         ("clusters", lambda r: str(r["num_clusters"])),
         ("unclustered", lambda r: str(r["num_outliers"])),
         ("N1c", lambda r: str(r["N1c"])),

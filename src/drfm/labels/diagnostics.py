@@ -19,6 +19,8 @@ Counts (as the training log writes them):
   ``num_labelled_lr``: LR images with a label; ``num_ambiguous``: LR images left to L_ps.
 - ``k1``: the k1 the clustering used: labels.k1, or the most stable of labels.k1_candidates
   (`drfm.labels.k1_selection`); None for labels.oracle.
+- ``k2``: the k2 of the clustering that made the labels: labels.k2, or scaled to k1 with
+  labels.k2_ratio (`drfm.labels.strategy.adapted_k2`); None for labels.oracle.
 - ``seconds``: wall-clock time of `assign_pseudo_labels` at this point.
 
 Label-free indicators (readable on data without identities; the features are the same at every
@@ -218,6 +220,7 @@ def diagnose(settings: dict, hr: torch.Tensor, lr: torch.Tensor, origin: np.ndar
     return {
         "num_clusters": int(pseudo.num_clusters),
         "k1": stats["k1"],
+        "k2": stats["k2"],
         "num_outliers": int(stats["num_outliers"]),
         "N1": int(stats["N1"]),
         "N2": int(stats["N2"]),

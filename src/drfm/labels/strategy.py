@@ -42,7 +42,7 @@ class PseudoLabels:
     labels: np.ndarray        # (N,) int64, cluster 0..num_clusters-1 or -1
     ambiguous: np.ndarray     # (A,) indices of LR images left to L_ps (labels.mode=cpg)
     num_clusters: int
-    stats: dict               # num_clusters, k1 (the one used), N1, N2, N1c, num_labelled_lr, num_ambiguous,
+    stats: dict               # num_clusters, k1 and k2 (the ones used), N1, N2, N1c, num_labelled_lr, num_ambiguous,
                               # num_outliers, mixed_share, T (cpg), cluster_seconds, label_quality (when ids
                               # are known)
 
@@ -196,9 +196,10 @@ def assign_pseudo_labels(settings: dict, hr: torch.Tensor, lr: torch.Tensor, ori
     ambiguous = lr_idx[labels[lr_idx] < 0] \
         if settings["mode"] in LABEL_MODES_WITH_AMBIGUOUS_LR and not settings["oracle"] else np.empty(0, dtype=np.int64)
     timings["total"] = time.perf_counter() - started
-    stats.update(num_clusters=num_clusters, k1=k1, N1=int(hr_idx.size), N2=int(lr_idx.size),
-                 N1c=int((labels[hr_idx] >= 0).sum()), num_labelled_lr=int((labels[lr_idx] >= 0).sum()),
-                 num_ambiguous=int(ambiguous.size), num_outliers=num_outliers,
+    stats.update(num_clusters=num_clusters, k1=k1, k2=None if k1 is None else adapted_k2(settings, k1),
+                 N1=int(hr_idx.size), N2=int(lr_idx.size), N1c=int((labels[hr_idx] >= 0).sum()),
+                 num_labelled_lr=int((labels[lr_idx] >= 0).sum()), num_ambiguous=int(ambiguous.size),
+                 num_outliers=num_outliers,
                  mixed_share=mixed_share(labels, origin), cluster_seconds={k: round(v, 3) for k, v in timings.items()})
     if quality and pids is not None and (pids >= 0).all():
         stats["label_quality"] = label_quality(labels, pids)
