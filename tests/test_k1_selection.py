@@ -110,9 +110,9 @@ def test_k2_ratio_makes_the_labels_at_the_scans_k1_with_k2_scaled_to_it():
             "eps": 0.5}
     plain, _, k1 = cluster_with_settings(features, scan)
     ratio, _, k1_ratio = cluster_with_settings(features, {**scan, "k2_ratio": 0.25})
-    assert k1_ratio == k1 and adapted_k2({**scan, "k2_ratio": 0.25}, k1) > 2
-    expected, _, _ = cluster_with_settings(features, {**scan, "k1": k1, "k2": adapted_k2({**scan, "k2_ratio": 0.25}, k1),
-                                                      "k1_candidates": []})
+    k2 = adapted_k2({**scan, "k2_ratio": 0.25}, k1)
+    assert k1_ratio == k1 and k2 > 2
+    expected, _, _ = cluster_with_settings(features, {**scan, "k1": k1, "k2": k2, "k1_candidates": []})
     assert ratio.tolist() == expected.tolist() != plain.tolist()
     # Without a scan, labels.k1 with the scaled k2.
     fixed, _, _ = cluster_with_settings(features, {**scan, "k1_candidates": [], "k1": 20, "k2_ratio": 0.25})
