@@ -253,3 +253,13 @@ def test_k1_candidates_report_the_k1_each_row_used(world: Path, tmp_path: Path, 
     rows = json.loads(out.read_text())["rows"]
     assert len(rows) == 2 and all(row["k1"] in (6, 8) for row in rows)  # an interior candidate
     assert [line.split()[1] for line in printed[2:4]] == [str(row["k1"]) for row in rows]
+
+
+def test_k2_ratio_is_a_grid_key_and_rows_report_the_k2_used(world: Path, tmp_path: Path, capsys):
+    out = tmp_path / "ratio.json"
+    assert main(config_args(world, "--grid", "labels.k2_ratio=null,1.0", "--json", str(out), "labels.k2=1")) == 0
+    printed = capsys.readouterr().out.splitlines()
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["settings"]["labels.k2_ratio"] for row in rows] == [None, 1.0]
+    assert [(row["k1"], row["k2"]) for row in rows] == [(8, 1), (8, 8)]  # TINY's k1 8; 1.0 * k1: k2 = k1
+    assert [line.split()[:3] for line in printed[2:4]] == [["null", "8", "1"], ["1.0", "8", "8"]]

@@ -225,7 +225,9 @@ def _show(value: Any, spec: str = "") -> str:
 
 
 def _setting(value: Any) -> str:
-    """A setting as a configuration spells it: true/false for a bool."""
+    """A setting as a configuration spells it: true/false for a bool, null for None."""
+    if value is None:
+        return "null"
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
