@@ -90,9 +90,8 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
         features = F.normalize(torch.cat([features, settings["color_weight"] * color], dim=1), dim=1)
 
     candidates = [k1 for k1 in settings["k1_candidates"] if k1 <= len(features)]
-    scan = len(candidates) >= MIN_CANDIDATES
     neighbours = None
-    if scan:
+    if len(candidates) >= MIN_CANDIDATES:
         started = time.perf_counter()
         neighbours = knn(features, max(candidates))
         if timings is not None:
@@ -103,13 +102,12 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
             features, k1=k1, k2=k2, eps=settings["eps"], min_samples=settings["min_samples"],
             neighbours=neighbours, timings=timings))).numpy()
 
-    if scan:
+    k1, labels = settings["k1"], None
+    if neighbours is not None:
         k1, labels, _ = most_stable(candidates, cluster)
-        if adapted_k2(settings, k1) != settings["k2"]:
-            labels = cluster(k1, adapted_k2(settings, k1))
-    else:
-        k1 = settings["k1"]
-        labels = cluster(k1, adapted_k2(settings, k1))
+    k2 = adapted_k2(settings, k1)
+    if labels is None or k2 != settings["k2"]:
+        labels = cluster(k1, k2)
     num_outliers = int((labels < 0).sum())
     if settings["outliers"] == "singletons":
         labels = outliers_as_singletons(labels)
