@@ -7,8 +7,10 @@ present, `drfm-cpg-s*` (the paper's CPG labelling with the CPU settings) and
 `drfm-paper-clustering-s*` are drawn (mean over seeds, min-max band). An optional third field
 names a work folder of an earlier preset, whose `drfm-s*` and `cc-s*` runs are drawn beside them
 as "previous preset". `--curves` and `--previous-curves` replace these families by others, each
-`LEGEND=PREFIX` (runs PREFIX-s<seed>), and `--suffix` appends to every file name. Writes
-OUT/fig6_<name><suffix>.png per folder, the name lower-cased without "MLR-".
+`LEGEND=PREFIX` (runs PREFIX-s<seed>) or `LEGEND=PREFIX@FOLDER` (runs FOLDER/runs/PREFIX-s<seed>
+of another work folder, for a preset measured apart; `{name}` in FOLDER becomes the dataset's
+lower-cased name without "MLR-"), and `--suffix` appends to every file name. Writes
+OUT/fig6_<name><suffix>.png per folder.
 
     python benchmarks/make_dev_figures.py --work k1/ilids:MLR-iLIDS:final/ilids --suffix _finding14 \
         --curves "DRFM (drfm-cpu)=drfm-cal" "CC (cc-cpu)=cc-cal" "DRFM, finding 13=drfm" \
@@ -34,11 +36,17 @@ def family_logs(work: str, prefix: str) -> list[list[dict]]:
 
 
 def curve(text: str) -> tuple[str, str]:
-    """`LEGEND=PREFIX` -> (legend, prefix)."""
+    """`LEGEND=PREFIX[@FOLDER]` -> (legend, prefix[@folder])."""
     legend, _, prefix = text.rpartition("=")
-    if not legend or not prefix:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected LEGEND=PREFIX")
+    if not legend or not prefix or prefix.startswith("@") or prefix.endswith("@"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected LEGEND=PREFIX or LEGEND=PREFIX@FOLDER")
     return legend, prefix
+
+
+def curve_logs(work: str, prefix: str, name: str) -> list[list[dict]]:
+    """The logs of one curve: PREFIX's runs in WORK, or in FOLDER for PREFIX@FOLDER."""
+    prefix, _, folder = prefix.partition("@")
+    return family_logs(folder.format(name=name) if folder else work, prefix)
 
 
 def main() -> None:
@@ -55,10 +63,11 @@ def main() -> None:
     args = parser.parse_args()
     for item in args.work:
         folder, name, *previous = item.split(":")
-        groups = {label: family_logs(folder, prefix) for label, prefix in args.curves}
+        short = name.lower().replace("mlr-", "")
+        groups = {label: curve_logs(folder, prefix, short) for label, prefix in args.curves}
         for label, prefix in args.previous_curves if previous else ():
-            groups[label] = family_logs(previous[0], prefix)
-        out = Path(args.out) / f"fig6_{name.lower().replace('mlr-', '')}{args.suffix}.png"
+            groups[label] = curve_logs(previous[0], prefix, short)
+        out = Path(args.out) / f"fig6_{short}{args.suffix}.png"
         print(plot_label_fscore({k: v for k, v in groups.items() if v}, out,
                                 title=f"{name}, CPU preset: pseudo-label F-score per epoch"))
 

@@ -306,6 +306,13 @@ def test_make_dev_figures_draws_one_curve_per_run_family(mlr, tmp_path: Path):
                     "--previous-curves", "DRFM then=drfm", "Absent=cc")
     assert chosen.stdout.splitlines() == [str(out / "fig6_all4_chosen.png")]
     assert colours_drawn(out / "fig6_all4_chosen.png") == [0, 1, 2]  # the two chosen families, DRFM then
+    # a family from another work folder, named per dataset: {name} is "all4" here
+    elsewhere = tmp_path / "measured-apart" / "all4" / "runs"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "drfm-new-s0").symlink_to(mlr.runs / "drfm-s0")
+    apart = script("make_dev_figures", "--work", f"{tmp_path / 'all4'}:MLR-All4", "--out", out, "--suffix", "_apart",
+                   "--curves", f"DRFM new=drfm-new@{tmp_path / 'measured-apart' / '{name}'}", "CC=cc", "Absent=drfm-new")
+    assert colours_drawn(out / "fig6_all4_apart.png") == [0, 1]  # drfm-new from the other folder, CC from all4
 
 
 # --------------------------------------------------------------------------- make_figures.py
