@@ -312,6 +312,7 @@ def test_make_dev_figures_draws_one_curve_per_run_family(mlr, tmp_path: Path):
     (elsewhere / "drfm-new-s0").symlink_to(mlr.runs / "drfm-s0")
     apart = script("make_dev_figures", "--work", f"{tmp_path / 'all4'}:MLR-All4", "--out", out, "--suffix", "_apart",
                    "--curves", f"DRFM new=drfm-new@{tmp_path / 'measured-apart' / '{name}'}", "CC=cc", "Absent=drfm-new")
+    assert apart.stdout.splitlines() == [str(out / "fig6_all4_apart.png")]
     assert colours_drawn(out / "fig6_all4_apart.png") == [0, 1]  # drfm-new from the other folder, CC from all4
 
 
