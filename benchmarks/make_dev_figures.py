@@ -46,7 +46,7 @@ def curve(text: str) -> tuple[str, str]:
 def curve_logs(work: str, prefix: str, name: str) -> list[list[dict]]:
     """The logs of one curve: PREFIX's runs in WORK, or in FOLDER for PREFIX@FOLDER."""
     prefix, _, folder = prefix.partition("@")
-    return family_logs(folder.format(name=name) if folder else work, prefix)
+    return family_logs(folder.replace("{name}", name) if folder else work, prefix)
 
 
 def main() -> None:
