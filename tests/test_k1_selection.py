@@ -97,20 +97,20 @@ def test_k2_ratio_makes_the_labels_at_the_scans_k1_with_k2_scaled_to_it():
     settings = load_config("drfm-cpu", [])["labels"]
     assert settings["k2"] == 2 and settings["k2_ratio"] == 0.2
     assert adapted_k2({**settings, "k2_ratio": None}, 25) == 2
-    scaled = settings
     # round(0.2 k1), never below labels.k2 nor above k1: the paper's 6 at k1 = 30.
-    assert [adapted_k2(scaled, k1) for k1 in (6, 10, 12, 13, 20, 25, 30)] == [2, 2, 2, 3, 4, 5, 6]
-    assert adapted_k2({**scaled, "k2_ratio": 1.0, "k2": 1}, 4) == 4
+    assert [adapted_k2(settings, k1) for k1 in (6, 10, 12, 13, 20, 25, 30)] == [2, 2, 2, 3, 4, 5, 6]
+    assert adapted_k2({**settings, "k2_ratio": 1.0, "k2": 1}, 4) == 4
     # The scan chooses k1 at labels.k2 as before; the chosen k1's labels are then made at the scaled k2.
     rng = np.random.default_rng(0)
     ids = np.repeat(np.arange(6), 16)
     features = F.normalize(torch.tensor(np.eye(32)[ids] + 0.2 * rng.standard_normal((len(ids), 32)),
                                         dtype=torch.float32), dim=1)
-    scan = {**settings, "k2_ratio": None, "standardize": False, "color_weight": 0.0, "k1_candidates": [3, 6, 12, 18, 24, 30],
-            "eps": 0.5}
+    scan = {**settings, "k2_ratio": None, "standardize": False, "color_weight": 0.0,
+            "k1_candidates": [3, 6, 12, 18, 24, 30], "eps": 0.5}
+    scan_with_ratio = {**scan, "k2_ratio": 0.25}
     plain, _, k1 = cluster_with_settings(features, scan)
-    ratio, _, k1_ratio = cluster_with_settings(features, {**scan, "k2_ratio": 0.25})
-    k2 = adapted_k2({**scan, "k2_ratio": 0.25}, k1)
+    ratio, _, k1_ratio = cluster_with_settings(features, scan_with_ratio)
+    k2 = adapted_k2(scan_with_ratio, k1)
     assert k1_ratio == k1 and k2 > 2
     expected, _, _ = cluster_with_settings(features, {**scan, "k1": k1, "k2": k2, "k1_candidates": []})
     assert ratio.tolist() == expected.tolist() != plain.tolist()
