@@ -194,6 +194,13 @@ class LabelsConfig:
         "colour histograms of the LR images as they are (none), or with their pixels first mapped onto the HR "
         "images' colour distribution (resolution: undoes another camera's colour response), then their "
         "saturation too (resolution_saturation: a camera with washed-out colours)")
+    reliability_delta: float | None = key(
+        "null: every DBSCAN cluster is kept; d: only clusters that stay the same when eps moves by d keep their "
+        "labels (SpCL's cluster reliability, drfm/labels/reliability.py)", gt=0, lt=1)
+    min_independence: float = key("with labels.reliability_delta: smallest IoU of a cluster with its clusters at "
+                                  "eps + d that keeps the cluster", ge=0, le=1)
+    min_compactness: float = key("with labels.reliability_delta: smallest IoU of a member's cluster with its "
+                                 "cluster at eps - d that keeps the member", ge=0, le=1)
     outliers: Literal["drop", "singletons"] = key(
         "images DBSCAN leaves out: drop (no label) or singletons (each its own cluster)")
     t: float = key("CPG proportion: T = (N1c / N1) * t of the LR images are labelled", gt=0, le=1)

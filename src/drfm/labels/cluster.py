@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.cluster import DBSCAN
 
@@ -51,9 +52,16 @@ def cluster_features(
     stages = timings if timings is not None else {}
     distances = jaccard_distance(features, k1, k2, chunk_size=chunk_size, faiss_ok=faiss_ok,
                                  neighbours=neighbours, timings=stages)
+    return dbscan_labels(distances, eps, min_samples, stages)
+
+
+def dbscan_labels(distances: scipy.sparse.csr_matrix, eps: float, min_samples: int,
+                  timings: dict[str, float]) -> np.ndarray:
+    """(N,) int64 DBSCAN labels (-1 outliers) of a sparse (N, N) precomputed distance matrix whose
+    missing entries are never neighbours; adds the seconds to timings["dbscan"]."""
     start = time.perf_counter()
     labels = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(distances)
-    stages["dbscan"] = stages.get("dbscan", 0.0) + time.perf_counter() - start
+    timings["dbscan"] = timings.get("dbscan", 0.0) + time.perf_counter() - start
     return labels.astype(np.int64)
 
 

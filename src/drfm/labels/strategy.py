@@ -33,6 +33,7 @@ from drfm.labels.cluster import cluster_features, outliers_as_singletons
 from drfm.labels.cpg import cross_resolution_pseudo_labels, pairwise_precision_recall_f1, relabel_contiguous
 from drfm.labels.k1_selection import MIN_CANDIDATES, most_stable
 from drfm.labels.knn import knn
+from drfm.labels.reliability import cluster_reliably
 
 
 @dataclass
@@ -77,7 +78,9 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
     over the HR rows and the LR rows apart, as the (N,) `origin` of the rows says), `color_weight`
     (> 0: join the (N, C) unit `color` histograms of the same rows, each part standardised or
     L2-normalised as the features are, the histograms scaled by the weight, every row
-    L2-normalised again) and `outliers` (drop: label -1;
+    L2-normalised again), `reliability_delta` (a number: only the clusters and members that
+    `drfm.labels.reliability` finds reliable at min_independence / min_compactness keep their labels)
+    and `outliers` (drop: label -1;
     singletons: each outlier becomes a cluster of its own, numbered after the DBSCAN clusters)."""
     standardize = settings["standardize"] and len(features) > 1
     groups = origin if settings["standardize_by"] == "resolution" else None
@@ -106,7 +109,11 @@ def cluster_with_settings(features: torch.Tensor, settings: dict, timings: dict 
     if neighbours is not None:
         k1, labels, _ = most_stable(candidates, cluster)
     k2 = adapted_k2(settings, k1)
-    if labels is None or k2 != settings["k2"]:
+    if settings["reliability_delta"] is not None:
+        labels = cluster_reliably(features, k1, k2, settings["eps"], settings["min_samples"],
+                                  settings["reliability_delta"], settings["min_independence"],
+                                  settings["min_compactness"], neighbours=neighbours, timings=timings)
+    elif labels is None or k2 != settings["k2"]:
         labels = cluster(k1, k2)
     num_outliers = int((labels < 0).sum())
     if settings["outliers"] == "singletons":
