@@ -1,5 +1,6 @@
 """Self-paced cluster reliability (labels.reliability_delta): the IoUs and the filter checked by hand on
-tiny labellings, the clustering against cluster_features, and the key through `drfm labels`."""
+tiny labellings, the clustering against cluster_features, and the keys in the labelling settings and
+the configuration checks."""
 
 from __future__ import annotations
 

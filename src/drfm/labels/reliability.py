@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from drfm.labels.cluster import dbscan_labels, outliers_as_singletons
+from drfm.labels.cpg import relabel_contiguous
 from drfm.labels.jaccard import jaccard_distance
 
 
@@ -55,9 +56,7 @@ def reliable_labels(labels: np.ndarray, tight: np.ndarray, loose: np.ndarray,
     kept[drop] = -1
     sizes = np.bincount(kept[kept >= 0], minlength=independence.size)
     kept[(kept >= 0) & (sizes[np.maximum(kept, 0)] < 2)] = -1
-    _, contiguous = np.unique(kept[kept >= 0], return_inverse=True)
-    kept[kept >= 0] = contiguous
-    return kept
+    return relabel_contiguous(torch.as_tensor(kept)).numpy()
 
 
 def cluster_reliably(features: torch.Tensor, k1: int, k2: int, eps: float, min_samples: int, delta: float,
